@@ -1,0 +1,108 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "swift-paddington",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Paddington", targets: ["Paddington"]),
+        .library(name: "PaddingtonCrypto", targets: ["PaddingtonCrypto"]),
+        .executable(name: "paddington", targets: ["PaddingtonCLI"]),
+        .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
+        .executable(name: "paddington-bench", targets: ["PaddingtonBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // libsodium from the system (Debian: libsodium-dev).
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+        ),
+        // Keys, AEAD, HKDF, hex, JSON strings and the two-layer envelope. No networking.
+        .target(
+            name: "PaddingtonCrypto",
+            dependencies: ["CSodium"],
+            swiftSettings: swiftSettings
+        ),
+        // Files, handshake, transport, exchange and the Mesh service.
+        .target(
+            name: "Paddington",
+            dependencies: [
+                "PaddingtonCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PaddingtonCLI",
+            dependencies: [
+                "Paddington",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PaddingtonEcho",
+            dependencies: [
+                "Paddington",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/Echo",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PaddingtonBench",
+            dependencies: [
+                "PaddingtonCrypto",
+                "CSodium",
+            ],
+            path: "Benchmarks/PaddingtonBench",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaddingtonCryptoTests",
+            dependencies: ["PaddingtonCrypto"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaddingtonTests",
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaddingtonCLITests",
+            dependencies: ["Paddington"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,216 @@
+/// A JSON string literal codec that matches `serde_json` byte for byte.
+///
+/// Every session payload and the outer envelope layer are JSON *strings*, so this codec sits on the
+/// hot path; it avoids Foundation and copies at most once.
+///
+/// Encoding escapes only `"`, `\` and U+0000–U+001F (`\b \f \n \r \t`, else `\u00xx`), writes
+/// non-ASCII as UTF-8 and never escapes `/`, exactly as serde_json does. Decoding accepts any valid
+/// JSON string literal (surrounding JSON whitespace, every escape, surrogate pairs) and rejects what
+/// serde_json rejects: raw control characters, unknown escapes, lone surrogates, invalid UTF-8 and
+/// trailing garbage.
+public enum JSONString {
+    /// The JSON literal for `text`, as UTF-8 bytes.
+    public static func encode(_ text: String) -> [UInt8] {
+        var output: [UInt8] = []
+        append(text, to: &output)
+        return output
+    }
+
+    /// Appends the JSON literal for `text` to `output`.
+    public static func append(_ text: String, to output: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { utf8 in
+            output.reserveCapacity(output.count + utf8.count + 2)
+            output.append(UInt8(ascii: "\""))
+            var runStart = 0
+            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                appendEscape(byte, to: &output)
+                runStart = index + 1
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))
+            output.append(UInt8(ascii: "\""))
+        }
+    }
+
+    /// The number of bytes the literal for `utf8` takes.
+    public static func encodedCount(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
+        var count = 2 + utf8.count
+        for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+            switch byte {
+            case 0x22, 0x5C, 0x08, 0x0C, 0x0A, 0x0D, 0x09: count += 1
+            default: count += 5
+            }
+        }
+        return count
+    }
+
+    private static func appendEscape(_ byte: UInt8, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\\"))
+        switch byte {
+        case 0x22: output.append(UInt8(ascii: "\""))
+        case 0x5C: output.append(UInt8(ascii: "\\"))
+        case 0x08: output.append(UInt8(ascii: "b"))
+        case 0x0C: output.append(UInt8(ascii: "f"))
+        case 0x0A: output.append(UInt8(ascii: "n"))
+        case 0x0D: output.append(UInt8(ascii: "r"))
+        case 0x09: output.append(UInt8(ascii: "t"))
+        default:
+            let digits: [UInt8] = Array("0123456789abcdef".utf8)
+            output.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+            output.append(digits[Int(byte >> 4)])
+            output.append(digits[Int(byte & 0xf)])
+        }
+    }
+
+    /// Decodes one JSON string literal (with optional surrounding whitespace).
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidJSON`` naming the offset and the problem.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> String {
+        guard let (start, end) = literalBounds(bytes) else {
+            throw PaddingtonError(.invalidJSON, "expected a JSON string, got \(describeStart(bytes))")
+        }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(end - 1)])
+        // Fast path: no escapes and no control characters, so the body is the string's UTF-8.
+        var plain = true
+        for (offset, byte) in body.enumerated() {
+            if byte == 0x5C { plain = false; break }
+            if byte < 0x20 || byte == 0x22 {
+                throw PaddingtonError(
+                    .invalidJSON, "control character or quote at offset \(start + 1 + offset) inside a JSON string")
+            }
+        }
+        if plain {
+            guard let text = String(validating: body.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                throw PaddingtonError(.invalidJSON, "a JSON string is not valid UTF-8")
+            }
+            return text
+        }
+        return try decodeEscaped(body, baseOffset: start + 1)
+    }
+
+    /// Convenience over ``decode(_:)-(UnsafeRawBufferPointer)`` for byte arrays.
+    public static func decode(_ bytes: [UInt8]) throws -> String {
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+
+    /// If `bytes` (after whitespace) is a string literal with no escapes, the range of its body.
+    /// Used by the envelope to take the inner hex without copying.
+    static func plainBodyRange(_ bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard let (start, end) = literalBounds(bytes) else { return nil }
+        let body = (start + 1)..<(end - 1)
+        for index in body where bytes[index] == 0x5C || bytes[index] < 0x20 || bytes[index] == 0x22 {
+            return nil
+        }
+        return body
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
+    /// Start (opening quote) and end (one past the closing quote) of a literal that fills `bytes`
+    /// apart from JSON whitespace, or nil. The closing quote must not be escaped.
+    private static func literalBounds(_ bytes: UnsafeRawBufferPointer) -> (Int, Int)? {
+        var start = 0
+        var end = bytes.count
+        while start < end, isWhitespace(bytes[start]) { start += 1 }
+        while end > start, isWhitespace(bytes[end - 1]) { end -= 1 }
+        guard end - start >= 2, bytes[start] == 0x22, bytes[end - 1] == 0x22 else { return nil }
+        // An odd run of backslashes before the final quote escapes it.
+        var backslashes = 0
+        var index = end - 2
+        while index > start, bytes[index] == 0x5C {
+            backslashes += 1
+            index -= 1
+        }
+        guard backslashes % 2 == 0 else { return nil }
+        return (start, end)
+    }
+
+    private static func describeStart(_ bytes: UnsafeRawBufferPointer) -> String {
+        guard let first = bytes.first(where: { !isWhitespace($0) }) else { return "nothing" }
+        switch first {
+        case 0x7B: return "a JSON object"
+        case 0x5B: return "a JSON array"
+        case 0x22: return "an unterminated or malformed string"
+        case 0x74, 0x66: return "a JSON boolean"
+        case 0x6E: return "null"
+        case 0x2D, 0x30...0x39: return "a JSON number"
+        default: return "bytes that are not JSON"
+        }
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case 0x30...0x39: return UInt32(byte - 0x30)
+        case 0x61...0x66: return UInt32(byte - 0x61 + 10)
+        case 0x41...0x46: return UInt32(byte - 0x41 + 10)
+        default: return nil
+        }
+    }
+
+    private static func decodeEscaped(_ body: UnsafeRawBufferPointer, baseOffset: Int) throws -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(body.count)
+        var index = 0
+        func fail(_ what: String) -> PaddingtonError {
+            PaddingtonError(.invalidJSON, "\(what) at offset \(baseOffset + index) inside a JSON string")
+        }
+        func readHex4(at position: Int) throws -> UInt32 {
+            guard position + 4 <= body.count else { throw fail("truncated \\u escape") }
+            var value: UInt32 = 0
+            for k in 0..<4 {
+                guard let digit = hexValue(body[position + k]) else { throw fail("invalid \\u escape") }
+                value = value << 4 | digit
+            }
+            return value
+        }
+        while index < body.count {
+            let byte = body[index]
+            if byte < 0x20 || byte == 0x22 { throw fail("unescaped control character or quote") }
+            guard byte == 0x5C else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 1 < body.count else { throw fail("dangling backslash") }
+            let escape = body[index + 1]
+            switch escape {
+            case 0x22: output.append(0x22)
+            case 0x5C: output.append(0x5C)
+            case 0x2F: output.append(0x2F)
+            case 0x62: output.append(0x08)
+            case 0x66: output.append(0x0C)
+            case 0x6E: output.append(0x0A)
+            case 0x72: output.append(0x0D)
+            case 0x74: output.append(0x09)
+            case 0x75:
+                var scalar = try readHex4(at: index + 2)
+                var consumed = 6
+                if (0xD800...0xDBFF).contains(scalar) {
+                    guard index + 7 < body.count, body[index + 6] == 0x5C, body[index + 7] == 0x75 else {
+                        throw fail("lone leading surrogate")
+                    }
+                    let low = try readHex4(at: index + 8)
+                    guard (0xDC00...0xDFFF).contains(low) else { throw fail("lone leading surrogate") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    consumed = 12
+                } else if (0xDC00...0xDFFF).contains(scalar) {
+                    throw fail("lone trailing surrogate")
+                }
+                guard let unicode = Unicode.Scalar(scalar) else { throw fail("invalid code point") }
+                output.append(contentsOf: String(Character(unicode)).utf8)
+                index += consumed
+                continue
+            default:
+                throw fail("invalid escape")
+            }
+            index += 2
+        }
+        guard let text = String(validating: output, as: UTF8.self) else {
+            throw PaddingtonError(.invalidJSON, "a JSON string is not valid UTF-8")
+        }
+        return text
+    }
+}

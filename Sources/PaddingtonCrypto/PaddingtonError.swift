@@ -1,0 +1,118 @@
+/// The one error type of swift-paddington.
+///
+/// Every failure carries a ``Code`` that callers can match on, a human-readable message that names
+/// what was wrong (the file, the field, the peer, the offset in a frame), and an optional underlying
+/// cause. New codes can be added without breaking callers, because ``Code`` is a struct.
+///
+/// ```swift
+/// do {
+///     let invitation = try Invitation.load(from: path)
+/// } catch let error as PaddingtonError where error.code == .invalidInvitation {
+///     print(error.message)
+/// }
+/// ```
+public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case invalidKey
+            case invalidHex
+            case malformedFrame
+            case decryptionFailed
+            case invalidJSON
+            case invalidInvitation
+            case invalidConfiguration
+            case invalidArgument
+            case fileNotFound
+            case fileSystem
+            case authenticationFailed
+            case peerNameMismatch
+            case peerZoneMismatch
+            case protocolVersionMismatch
+            case ipNotAllowed
+            case standbyRefused
+            case timeout
+            case tooManyConnections
+            case peerNotConnected
+            case payloadTooLarge
+            case connectionClosed
+            case protocolViolation
+            case shutdown
+            case transport
+        }
+
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        public var description: String { wrapped.rawValue }
+
+        /// A key is not 32 bytes, is all zero, or is not valid hex.
+        public static let invalidKey = Code(.invalidKey)
+        /// A hex string has an odd length or a character outside `0-9a-fA-F`.
+        public static let invalidHex = Code(.invalidHex)
+        /// A received frame is not an envelope: too short, odd length, or not ASCII hex.
+        public static let malformedFrame = Code(.malformedFrame)
+        /// An AEAD tag did not verify: wrong key, wrong salts, or tampered bytes.
+        public static let decryptionFailed = Code(.decryptionFailed)
+        /// Decrypted bytes are not the JSON that was expected.
+        public static let invalidJSON = Code(.invalidJSON)
+        /// An invitation file is malformed or fails validation.
+        public static let invalidInvitation = Code(.invalidInvitation)
+        /// A service configuration file or value is malformed or fails validation.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// An argument passed to the API is not acceptable.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A file that should exist does not.
+        public static let fileNotFound = Code(.fileNotFound)
+        /// Reading or writing a file failed.
+        public static let fileSystem = Code(.fileSystem)
+        /// The peer does not hold the keys it claims (trial decryption of the handshake failed).
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// The peer's service name is not the one its keys belong to.
+        public static let peerNameMismatch = Code(.peerNameMismatch)
+        /// The peer's zone is not the one its keys belong to.
+        public static let peerZoneMismatch = Code(.peerZoneMismatch)
+        /// The peer speaks another generation of the protocol.
+        public static let protocolVersionMismatch = Code(.protocolVersionMismatch)
+        /// The source address of a connection is not allowed for any client.
+        public static let ipNotAllowed = Code(.ipNotAllowed)
+        /// The peer refused this connection as a standby (another connection holds `name@zone`).
+        public static let standbyRefused = Code(.standbyRefused)
+        /// A connect, upgrade or handshake step took longer than its limit.
+        public static let timeout = Code(.timeout)
+        /// A connection limit was reached.
+        public static let tooManyConnections = Code(.tooManyConnections)
+        /// No connection to the named peer is established.
+        public static let peerNotConnected = Code(.peerNotConnected)
+        /// A payload would make a frame larger than the configured maximum.
+        public static let payloadTooLarge = Code(.payloadTooLarge)
+        /// The connection closed while an operation was under way.
+        public static let connectionClosed = Code(.connectionClosed)
+        /// The peer broke the protocol (unexpected frame type, reserved payload, ...).
+        public static let protocolViolation = Code(.protocolViolation)
+        /// The service is shutting down.
+        public static let shutdown = Code(.shutdown)
+        /// The network transport failed (connect refused, reset, bind failure, ...).
+        public static let transport = Code(.transport)
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// A precise, human-readable explanation. Never contains key material.
+    public var message: String
+    /// The lower-level error that caused this one, if any.
+    public var cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        if let cause {
+            return "\(code): \(message) (\(cause))"
+        }
+        return "\(code): \(message)"
+    }
+}
