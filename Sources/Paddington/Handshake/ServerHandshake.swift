@@ -1,0 +1,152 @@
+/// The accepting side of the handshake, as a pure state machine: events in, actions out.
+///
+/// The driver has already checked the source address and passes only the clients it allows
+/// (`candidates`), with the raw (still masked) salts from the upgrade headers.
+///
+/// 1. Frame 1 is trial-decrypted with each candidate's keys and unmasked salts; the first that opens wins.
+/// 2. Frame 2 returns `Handshake{SK_in}` under `(PSK_inner, SK_out)`.
+/// 3. Frame 3 must carry the candidate's name and zone and version 2.
+/// 4. The driver decides the standby status of `name@zone`; frame 4 carries it.
+/// 5. A client told it is secondary polls with `{}`; each poll gets a fresh decision.
+struct ServerHandshake {
+    enum State {
+        case awaitingHello
+        case awaitingDetails(client: ClientEntry, hello: WireMessage.Hello)
+        case deciding(client: ClientEntry, hello: WireMessage.Hello, firstDecision: Bool)
+        case standby(client: ClientEntry, hello: WireMessage.Hello)
+        case done
+    }
+
+    private(set) var state: State = .awaitingHello
+    let localName: String
+    let candidates: [ClientEntry]
+    let maskedSalts: ConnectionSalts
+    let identity: EngineIdentity
+    let sessionInnerKey: SecretKey
+    private var salts: ConnectionSalts?
+    private var sessionKeys: EnvelopeKeys?
+
+    init(localName: String, candidates: [ClientEntry], maskedSalts: ConnectionSalts, identity: EngineIdentity,
+         sessionInnerKey: SecretKey = .generate()) {
+        self.localName = localName
+        self.candidates = candidates
+        self.maskedSalts = maskedSalts
+        self.identity = identity
+        self.sessionInnerKey = sessionInnerKey
+    }
+
+    /// The client whose keys opened frame 1, once known.
+    var authenticatedClient: ClientEntry? {
+        switch state {
+        case .awaitingDetails(let client, _), .deciding(let client, _, _), .standby(let client, _): return client
+        case .awaitingHello, .done: return nil
+        }
+    }
+
+    mutating func receive(_ frame: [UInt8]) -> [HandshakeAction] {
+        switch state {
+        case .awaitingHello:
+            return receiveHello(frame)
+
+        case .awaitingDetails(let client, let hello):
+            let details: WireMessage.PeerDetails
+            do {
+                details = try WireMessage.PeerDetails.decode(try open(frame, step: "frame 3 (client PeerDetails)"))
+            } catch {
+                return [fail(error)]
+            }
+            guard details.name == client.name else {
+                return [fail(PaddingtonError(.peerNameMismatch,
+                    "client with the keys of '\(client.name)' says it is '\(details.name)'"))]
+            }
+            guard details.zone == client.zone else {
+                return [fail(PaddingtonError(.peerZoneMismatch,
+                    "client \(client.name) says its zone is '\(details.zone)', its keys are for '\(client.zone)'"))]
+            }
+            guard details.version == WireMessage.peerDetailsVersion else {
+                return [fail(PaddingtonError(.protocolVersionMismatch,
+                    "client \(client.name) speaks PeerDetails version \(details.version), we speak \(WireMessage.peerDetailsVersion)"))]
+            }
+            state = .deciding(client: client, hello: hello, firstDecision: true)
+            return [.decideStandby(name: client.name, zone: client.zone)]
+
+        case .standby(let client, let hello):
+            do {
+                try WireMessage.decodeCheckStandby(try open(frame, step: "standby poll"))
+            } catch {
+                return [fail(error)]
+            }
+            state = .deciding(client: client, hello: hello, firstDecision: false)
+            return [.decideStandby(name: client.name, zone: client.zone)]
+
+        case .deciding, .done:
+            return [fail(PaddingtonError(.protocolViolation, "unexpected frame from the client during the handshake"))]
+        }
+    }
+
+    /// The driver's answer to `.decideStandby`.
+    mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction] {
+        guard case .deciding(let client, let hello, let first) = state, let keys = sessionKeys, let salts else { return [] }
+        // Frame 4 is PeerDetails; answers to later polls are bare StandbyStatus.
+        let json = first
+            ? WireMessage.PeerDetails(name: localName, zone: client.zone, version: WireMessage.peerDetailsVersion, standby: status).json()
+            : status.json()
+        let reply = HandshakeAction.send(Envelope.seal(json, keys: keys, salts: salts))
+        if status.isPrimary {
+            state = .done
+            return [reply, .established(EstablishedSession(
+                peerName: client.name, zone: client.zone, peerEngine: hello.engine, peerVersion: hello.version,
+                role: .server, keys: keys, salts: salts))]
+        }
+        if status.serverIsSecondary {
+            state = .done
+            return [reply, .fail(PaddingtonError(.standbyRefused, "refused \(client.name)@\(client.zone): this server is a secondary"))]
+        }
+        state = .standby(client: client, hello: hello)
+        return [reply]
+    }
+
+    private mutating func receiveHello(_ frame: [UInt8]) -> [HandshakeAction] {
+        var lastError: PaddingtonError?
+        for client in candidates {
+            let salts = ConnectionSalts.unmask(maskedSalts, keys: client.keys)
+            do {
+                let json = try Envelope.open(frame, keys: client.keys, salts: salts)
+                let hello = try WireMessage.Hello.decode(json)
+                let keys = EnvelopeKeys(inner: sessionInnerKey, outer: hello.sessionKey)
+                self.salts = salts
+                self.sessionKeys = keys
+                state = .awaitingDetails(client: client, hello: hello)
+                let reply = WireMessage.Hello(sessionKey: sessionInnerKey, engine: identity.engine, version: identity.version)
+                return [.send(Envelope.seal(reply.json(), keys: EnvelopeKeys(inner: client.keys.inner, outer: hello.sessionKey), salts: salts))]
+            } catch let error as PaddingtonError {
+                // A malformed frame fails the same way for every candidate: stop at once.
+                if error.code == .malformedFrame { return [fail(PaddingtonError(.malformedFrame, "frame 1: \(error.message)"))] }
+                lastError = error
+            } catch {
+                lastError = PaddingtonError(.protocolViolation, "\(error)")
+            }
+        }
+        if let lastError, lastError.code == .protocolViolation {
+            return [fail(PaddingtonError(.protocolViolation, "frame 1 decrypted but is not a Handshake: \(lastError.message)"))]
+        }
+        let names = candidates.map { "\($0.name)@\($0.zone)" }.joined(separator: ", ")
+        return [fail(PaddingtonError(.authenticationFailed,
+            "frame 1 did not decrypt with the keys of any client allowed from this address (\(candidates.count) tried: \(names))"))]
+    }
+
+    private func open(_ frame: [UInt8], step: String) throws -> [UInt8] {
+        guard let keys = sessionKeys, let salts else { throw PaddingtonError(.protocolViolation, "no session keys yet") }
+        do {
+            return try Envelope.open(frame, keys: keys, salts: salts)
+        } catch let error as PaddingtonError {
+            throw PaddingtonError(error.code == .decryptionFailed ? .authenticationFailed : error.code, "\(step): \(error.message)")
+        }
+    }
+
+    private mutating func fail(_ error: any Error) -> HandshakeAction {
+        state = .done
+        if let error = error as? PaddingtonError { return .fail(error) }
+        return .fail(PaddingtonError(.protocolViolation, "\(error)"))
+    }
+}

@@ -1,0 +1,70 @@
+/// Run-time settings of a ``Mesh``: timeouts, limits, liveness and reconnection. Every field has a
+/// default; the defaults are listed in docs/sessions.md.
+public struct MeshConfiguration: Sendable {
+    /// How messages from one peer reach the handlers.
+    public enum Delivery: Sendable, Equatable {
+        /// One at a time, in the order the peer sent them (the default).
+        case ordered
+        /// Up to `maxPerPeer` at once per peer; order is not kept.
+        case concurrent(maxPerPeer: Int)
+    }
+
+    /// The limit for each step of a connection: TCP connect, the HTTP upgrade, and each handshake frame.
+    public var handshakeTimeout: Duration
+    /// Inbound connections still in the upgrade or handshake at once; more are closed on accept.
+    public var maxPendingHandshakes: Int
+    /// Inbound connections from one IP address at once (in handshake or established).
+    public var maxConnectionsPerAddress: Int
+    /// The largest WebSocket message accepted or sent, in bytes. A payload of `j` JSON bytes makes a
+    /// frame of `4·j + 372` bytes.
+    public var maxFrameSize: Int
+    /// A link on which nothing has been received for this long is closed.
+    public var idleTimeout: Duration
+    /// When nothing has been sent for this long, a `KEEPALIVE` payload (and a WebSocket ping) goes out.
+    /// This answers a Rust peer's `KEEPALIVE` and keeps its 300 s watchdog fed.
+    public var keepaliveInterval: Duration
+    /// Backoff for re-dialling servers and re-binding the listener.
+    public var reconnect: ReconnectPolicy
+    /// Handler invocations running at once, over all peers.
+    public var maxConcurrentHandlers: Int
+    /// Ordering of delivery per peer.
+    public var delivery: Delivery
+    /// Connections per `name@zone` allowed to wait as standby while another holds the link.
+    public var maxStandbyConnections: Int
+    /// How long graceful shutdown waits for links to close and handlers to finish.
+    public var shutdownTimeout: Duration
+    /// Events buffered for ``Mesh/events`` before the oldest are dropped.
+    public var eventBufferSize: Int
+    /// The engine and version sent in the handshake.
+    public var identity: EngineIdentity
+
+    public init(
+        handshakeTimeout: Duration = .seconds(10),
+        maxPendingHandshakes: Int = 128,
+        maxConnectionsPerAddress: Int = 64,
+        maxFrameSize: Int = 16 << 20,
+        idleTimeout: Duration = .seconds(300),
+        keepaliveInterval: Duration = .seconds(23),
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        maxConcurrentHandlers: Int = 256,
+        delivery: Delivery = .ordered,
+        maxStandbyConnections: Int = 16,
+        shutdownTimeout: Duration = .seconds(5),
+        eventBufferSize: Int = 4096,
+        identity: EngineIdentity = EngineIdentity()
+    ) {
+        self.handshakeTimeout = handshakeTimeout
+        self.maxPendingHandshakes = maxPendingHandshakes
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.maxFrameSize = maxFrameSize
+        self.idleTimeout = idleTimeout
+        self.keepaliveInterval = keepaliveInterval
+        self.reconnect = reconnect
+        self.maxConcurrentHandlers = maxConcurrentHandlers
+        self.delivery = delivery
+        self.maxStandbyConnections = maxStandbyConnections
+        self.shutdownTimeout = shutdownTimeout
+        self.eventBufferSize = eventBufferSize
+        self.identity = identity
+    }
+}

@@ -1,0 +1,232 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// What the listener's pipeline produces for each accepted connection.
+enum InboundUpgrade: Sendable {
+    case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, InboundContext)
+    case refused(address: String, error: PaddingtonError)
+}
+
+/// What the pre-upgrade checks learnt about an inbound connection.
+struct InboundContext: Sendable {
+    var address: String
+    var candidates: [ClientEntry]
+    var maskedSalts: ConnectionSalts
+    var timer: StepTimer
+    var admission: Admission
+}
+
+extension Mesh {
+    /// Binds the listener and accepts connections until shutdown; re-binds with backoff on failure.
+    nonisolated func runListener() async {
+        var attempt = 0
+        while !exchange.isShuttingDown, !Task.isCancelled {
+            do {
+                let server = try await bindListener()
+                attempt = 0
+                let port = server.channel.localAddress?.port ?? configuration.port
+                listenBound(channel: server.channel, port: port)
+                logger.info("listening", metadata: ["address": "\(configuration.ip):\(port)"])
+                emit(.listening(host: configuration.ip.description, port: port))
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await server.executeThenClose { inbound in
+                        for try await upgrade in inbound {
+                            group.addTask { await self.handleInbound(upgrade) }
+                        }
+                    }
+                }
+                listenUnbound()
+            } catch {
+                listenUnbound()
+                if exchange.isShuttingDown || Task.isCancelled { return }
+                logger.error("listener failed", metadata: ["address": "\(configuration.ip):\(configuration.port)", "error": "\(error)"])
+            }
+            let delay = options.reconnect.delay(attempt: attempt, random: Double.random(in: 0...1))
+            attempt += 1
+            guard await pause(delay) else { return }
+        }
+    }
+
+    private nonisolated func bindListener() async throws -> NIOAsyncChannel<EventLoopFuture<InboundUpgrade>, Never> {
+        let clients = configuration.clients
+        let options = self.options
+        let exchange = self.exchange
+        return try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.ip.description, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configureInbound(channel: channel, clients: clients, options: options, exchange: exchange)
+                }
+            }
+    }
+
+    /// Sets up one accepted connection: admission limits, the upgrade timeout, and an upgrader that
+    /// refuses, before any 101, addresses no client may use and requests without valid salt headers.
+    private static func configureInbound(
+        channel: any Channel,
+        clients: [ClientEntry],
+        options: MeshConfiguration,
+        exchange: Exchange
+    ) throws -> EventLoopFuture<InboundUpgrade> {
+        let addressText = channel.remoteAddress?.description ?? "unknown"
+        guard let ipText = channel.remoteAddress?.ipAddress, let address = IPAddress(ipText) else {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededFuture(
+                .refused(address: addressText, error: PaddingtonError(.transport, "no peer address")))
+        }
+        if let refusal = exchange.admit(address, maxPending: options.maxPendingHandshakes, maxPerAddress: options.maxConnectionsPerAddress) {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: refusal))
+        }
+        let admission = Admission(exchange: exchange, address: address)
+        channel.closeFuture.whenComplete { _ in admission.closed() }
+        let timer = StepTimer(channel: channel)
+        timer.arm(options.handshakeTimeout)
+        let candidates = clients.filter { $0.allowance.allows(address) }
+
+        @Sendable func salts(_ head: HTTPRequestHead) -> ConnectionSalts? {
+            let inner = head.headers.first(name: ConnectionSalts.innerHeaderName)
+            let outer = head.headers.first(name: ConnectionSalts.outerHeaderName)
+            guard let inner, let outer, inner.utf8.count == 64, outer.utf8.count == 64 else { return nil }
+            return try? ConnectionSalts.parseHeaders(innerHeader: inner, outerHeader: outer)
+        }
+
+        let upgrader = NIOTypedWebSocketServerUpgrader<InboundUpgrade>(
+            maxFrameSize: options.maxFrameSize,
+            shouldUpgrade: { channel, head in
+                guard !candidates.isEmpty, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096, maxAccumulatedFrameSize: options.maxFrameSize),
+                        WebSocketControlHandler(isClient: false),
+                    ])
+                    let ws = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                    let context = InboundContext(
+                        address: ipText, candidates: candidates, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
+                        timer: timer, admission: admission)
+                    return .websocket(ws, context)
+                }
+            })
+
+        let configuration = NIOTypedHTTPServerUpgradeConfiguration<InboundUpgrade>(
+            upgraders: [upgrader],
+            notUpgradingCompletionHandler: { channel in
+                let error: PaddingtonError
+                let status: HTTPResponseStatus
+                if candidates.isEmpty {
+                    error = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(ipText)")
+                    status = .forbidden
+                } else {
+                    error = PaddingtonError(.protocolViolation,
+                        "not a WebSocket upgrade with valid \(ConnectionSalts.innerHeaderName) and \(ConnectionSalts.outerHeaderName) headers")
+                    status = .badRequest
+                }
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: "0")
+                headers.add(name: "Connection", value: "close")
+                let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+                channel.write(HTTPServerResponsePart.head(head), promise: nil)
+                channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
+                return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: error))
+            })
+        return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+            configuration: .init(upgradeConfiguration: configuration))
+    }
+
+    /// Runs one inbound connection to its end. Never throws: one connection's failure is its own.
+    nonisolated func handleInbound(_ upgrade: EventLoopFuture<InboundUpgrade>) async {
+        let result: InboundUpgrade
+        do {
+            result = try await upgrade.get()
+        } catch {
+            // Malformed HTTP, oversized headers, an upgrade timeout or a reset before the request.
+            logger.debug("inbound connection ended before the upgrade", metadata: ["error": "\(error)"])
+            return
+        }
+        switch result {
+        case .refused(let address, let error):
+            logger.warning("refused connection", metadata: ["peer.address": "\(address)", "reason": "\(error.code)", "error": "\(error.message)"])
+            emit(.handshakeFailed(address: address, peer: nil, error: error))
+        case .websocket(let ws, let context):
+            await runServerConnection(ws, context: context)
+        }
+    }
+
+    private nonisolated func runServerConnection(_ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, context: InboundContext) async {
+        let channel = ws.channel
+        var peer: PeerID?
+        do {
+            try await ws.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
+                var machine = ServerHandshake(
+                    localName: configuration.name, candidates: context.candidates, maskedSalts: context.maskedSalts,
+                    identity: options.identity)
+                var claim: UInt64?
+                var inStandby = false
+                defer {
+                    if let claim, let peer { exchange.releaseClaim(peer, token: claim) }
+                    if inStandby, let peer { exchange.leaveStandby(peer) }
+                }
+                context.timer.arm(options.handshakeTimeout)
+                var actions = machine.receive(try await nextHandshakeFrame(&frames, timer: context.timer))
+                while true {
+                    var next: [HandshakeAction] = []
+                    for action in actions {
+                        switch action {
+                        case .send(let frame):
+                            try await outbound.write(textFrame(frame, channel: channel))
+                        case .decideStandby(let name, let zone):
+                            let id = PeerID(name: name, zone: zone)
+                            peer = id
+                            let decision = exchange.decideStandby(id, maxStandby: options.maxStandbyConnections, isRetry: inStandby)
+                            if decision.refused {
+                                throw PaddingtonError(.tooManyConnections, "\(id) already has \(options.maxStandbyConnections) standby connections waiting")
+                            }
+                            claim = decision.claim
+                            inStandby = decision.status.clientIsSecondary
+                            if inStandby {
+                                logger.info("peer waits as standby", metadata: ["peer": "\(id)", "peer.address": "\(context.address)"])
+                            }
+                            next += machine.standbyDecided(decision.status)
+                        case .waitThenPoll:
+                            break
+                        case .established(let session):
+                            context.timer.disarm()
+                            context.admission.handshakeDone()
+                            let connection = PeerConnection(session: session, outbound: outbound, channel: channel, maxFrameSize: options.maxFrameSize)
+                            try exchange.register(connection, claim: claim)
+                            claim = nil
+                            await runSession(connection, frames: &frames)
+                            return
+                        case .fail(let error):
+                            throw error
+                        }
+                    }
+                    if next.isEmpty {
+                        if peer == nil, let client = machine.authenticatedClient { peer = PeerID(name: client.name, zone: client.zone) }
+                        context.timer.arm(options.handshakeTimeout)
+                        next = machine.receive(try await nextHandshakeFrame(&frames, timer: context.timer))
+                    }
+                    actions = next
+                }
+            }
+        } catch {
+            context.admission.handshakeDone()
+            let failure = classify(error, timer: context.timer, during: "the handshake")
+            logger.warning("handshake failed", metadata: [
+                "peer.address": "\(context.address)", "peer": "\(peer?.description ?? "unknown")",
+                "reason": "\(failure.code)", "error": "\(failure.message)",
+            ])
+            emit(.handshakeFailed(address: context.address, peer: peer, error: failure))
+        }
+    }
+}

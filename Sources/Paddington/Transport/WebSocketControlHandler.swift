@@ -1,0 +1,68 @@
+import NIOCore
+import NIOWebSocket
+
+/// Handles the WebSocket control plane below the async session code.
+///
+/// * Answers Ping with Pong and echoes a peer's Close before closing, so the session code never has to.
+/// * Unmasks inbound data frames, and masks every outbound frame when this side dialled (RFC 6455
+///   requires client frames to be masked; plain NIO does not do it).
+/// * Forwards every inbound frame (control frames included) so the session can track liveness.
+final class WebSocketControlHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let isClient: Bool
+    private var sentClose = false
+
+    init(isClient: Bool) {
+        self.isClient = isClient
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: maskKey(), data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())))
+        case .connectionClose:
+            context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)))
+            if sentClose {
+                context.close(promise: nil)
+            } else {
+                sentClose = true
+                var payload = frame.unmaskedData
+                let code = payload.readSlice(length: 2) ?? ByteBuffer()
+                let reply = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(), data: code)
+                context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in context.close(promise: nil) }
+            }
+        default:
+            if frame.maskKey != nil {
+                context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.unmaskedData)))
+            } else {
+                context.fireChannelRead(data)
+            }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        var frame = unwrapOutboundIn(data)
+        if frame.opcode == .connectionClose {
+            if sentClose {
+                promise?.succeed()
+                return
+            }
+            sentClose = true
+        }
+        if isClient {
+            frame.maskKey = maskKey()
+        }
+        context.write(wrapOutboundOut(frame), promise: promise)
+    }
+
+    private func maskKey() -> WebSocketMaskingKey? {
+        isClient ? .random() : nil
+    }
+}

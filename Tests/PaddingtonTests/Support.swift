@@ -1,0 +1,114 @@
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+@testable import Paddington
+
+/// Test logger: quiet unless PADDINGTON_TEST_LOG is set.
+func testLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .critical
+    return logger
+}
+
+/// Collects a mesh's events in the background and lets tests wait for one.
+final class EventRecorder: Sendable {
+    private let events = NIOLockedValueBox<[MeshEvent]>([])
+    private let task: Task<Void, Never>
+
+    init(_ mesh: Mesh) {
+        let events = self.events
+        task = Task {
+            for await event in mesh.events { events.withLockedValue { $0.append(event) } }
+        }
+    }
+
+    var all: [MeshEvent] { events.withLockedValue { $0 } }
+
+    /// Waits (bounded) for an event matching `predicate` and returns it.
+    @discardableResult
+    func wait(
+        for description: String,
+        timeout: Duration = .seconds(15),
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ predicate: @escaping @Sendable (MeshEvent) -> Bool
+    ) async throws -> MeshEvent {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = events.withLockedValue({ $0.first(where: predicate) }) { return found }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting for \(description); saw: \(all)", sourceLocation: sourceLocation)
+        throw PaddingtonError(.timeout, "no \(description)")
+    }
+
+    func count(_ predicate: (MeshEvent) -> Bool) -> Int {
+        events.withLockedValue { $0.filter(predicate).count }
+    }
+}
+
+/// A running mesh with its events, stopped by `stop()`.
+struct RunningMesh {
+    let mesh: Mesh
+    let recorder: EventRecorder
+    let task: Task<Void, any Error>
+
+    init(_ configuration: ServiceConfiguration, options: MeshConfiguration = fastOptions(), handlers: (Mesh) -> Void = { _ in }) {
+        mesh = Mesh(configuration: configuration, options: options, logger: testLogger(configuration.name))
+        handlers(mesh)
+        recorder = EventRecorder(mesh)
+        let mesh = self.mesh
+        task = Task { try await mesh.run() }
+    }
+
+    func stop() async {
+        mesh.shutdown()
+        _ = try? await task.value
+    }
+}
+
+func fastOptions(handshakeTimeout: Duration = .seconds(5), idleTimeout: Duration = .seconds(300)) -> MeshConfiguration {
+    MeshConfiguration(
+        handshakeTimeout: handshakeTimeout,
+        idleTimeout: idleTimeout,
+        reconnect: ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500)))
+}
+
+/// A server configuration on 127.0.0.1, port 0.
+func serverConfiguration(name: String = "server") throws -> ServiceConfiguration {
+    try ServiceConfiguration(name: name, url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+}
+
+/// A client configuration dialling `invitation` at `port`.
+func clientConfiguration(name: String = "client", invitation: Invitation, port: Int) throws -> ServiceConfiguration {
+    var config = try ServiceConfiguration(name: name, url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+    var invitation = invitation
+    invitation.url = "ws://127.0.0.1:\(port)/"
+    try config.addServer(invitation)
+    return config
+}
+
+extension MeshEvent {
+    var isConnected: Bool { if case .peerConnected = self { return true } else { return false } }
+    var isDisconnected: Bool { if case .peerDisconnected = self { return true } else { return false } }
+    var failureCode: PaddingtonError.Code? {
+        if case .handshakeFailed(_, _, let error) = self { return error.code }
+        return nil
+    }
+}
+
+/// Collects messages a handler receives.
+final class Inbox: Sendable {
+    private let messages = NIOLockedValueBox<[Message]>([])
+    func append(_ message: Message) { messages.withLockedValue { $0.append(message) } }
+    var all: [Message] { messages.withLockedValue { $0 } }
+
+    func wait(count: Int, timeout: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if all.count >= count { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting for \(count) messages, got \(all.count)", sourceLocation: sourceLocation)
+        throw PaddingtonError(.timeout, "messages")
+    }
+}
