@@ -54,16 +54,25 @@ let package = Package(
             name: "PaddingtonCLI",
             dependencies: [
                 "Paddington",
+                "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The echo countdown, shared by `paddington-echo` and `paddington demo`.
+        .target(
+            name: "EchoCore",
+            dependencies: ["Paddington"],
+            path: "Examples/EchoCore",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PaddingtonEcho",
             dependencies: [
                 "Paddington",
+                "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

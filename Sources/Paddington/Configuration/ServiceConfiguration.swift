@@ -120,17 +120,23 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     // MARK: Peers
 
-    /// Admits a client and returns its invitation (fresh keys).
+    /// Admits a client and returns its invitation. Keys are fresh unless given (to re-admit a client
+    /// whose invitation already exists).
     ///
     /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a bad name or zone, or a
     ///   client that already exists in that zone.
-    public mutating func addClient(_ name: String, allowing allowance: IPAllowance, zone: String? = nil) throws -> Invitation {
+    @discardableResult
+    public mutating func addClient(
+        _ name: String, allowing allowance: IPAllowance, zone: String? = nil, keys: EnvelopeKeys = .generate()
+    ) throws -> Invitation {
         let zone = zone ?? Names.defaultZone
         try Self.checkPeer(name: name, zone: zone)
         guard !clients.contains(where: { $0.name == name && $0.zone == zone }) else {
             throw PaddingtonError(.invalidArgument, "client \(name)@\(zone) already exists")
         }
-        let keys = EnvelopeKeys.generate()
+        guard !keys.inner.isNull, !keys.outer.isNull else {
+            throw PaddingtonError(.invalidArgument, "a client's keys must not be all zero")
+        }
         clients.append(ClientEntry(name: name, allowance: allowance, zone: zone, keys: keys))
         return try invitation(zone: zone, keys: keys)
     }

@@ -1,0 +1,76 @@
+import ArgumentParser
+import EchoCore
+import Foundation
+import Logging
+import Paddington
+import ServiceLifecycle
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a configured service: a netcat for the mesh.",
+        discussion: """
+            Prints each event and each received message as one JSON line on stdout. Each line read from \
+            stdin, `PEER[@ZONE] PAYLOAD`, is sent to that peer (zone `default` when omitted); a failed send \
+            prints an error line. SIGINT or SIGTERM shut down gracefully.
+            """)
+
+    @OptionGroup var file: ConfigOption
+    @OptionGroup var log: LogOptions
+    @Flag(help: "Shut down when stdin ends (after sending what was read).")
+    var exitOnEOF = false
+
+    func run() async throws {
+        let config = try await reporting { try file.load() }
+        let logger = log.makeLogger(config.name)
+        let mesh = Mesh(configuration: config, logger: logger)
+        mesh.onMessage { message, _ in say(JSONLine.message(message)) }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: mesh, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let events = Task {
+            for await event in mesh.events { say(JSONLine.event(event)) }
+        }
+        let input = Task {
+            for await line in Self.standardInputLines() {
+                await Self.send(line: line, mesh: mesh)
+            }
+            if exitOnEOF { mesh.shutdown() }
+        }
+        try await group.run()
+        input.cancel()
+        await events.value
+    }
+
+    static func send(line: String, mesh: Mesh) async {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { return }
+        guard let space = trimmed.firstIndex(of: " ") else {
+            say(JSONLine.error("expected `PEER[@ZONE] PAYLOAD`", input: line))
+            return
+        }
+        let target = trimmed[..<space]
+        let payload = String(trimmed[trimmed.index(after: space)...])
+        let parts = target.split(separator: "@", maxSplits: 1)
+        let name = String(parts[0])
+        let zone = parts.count > 1 ? String(parts[1]) : "default"
+        do {
+            try await mesh.send(payload, to: name, zone: zone)
+        } catch let error as PaddingtonError {
+            say(JSONLine.error(error.message, input: line))
+        } catch {
+            say(JSONLine.error("\(error)", input: line))
+        }
+    }
+
+    /// Lines of stdin, read on a thread of their own so that the event loops never block.
+    static func standardInputLines() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1024))
+        let thread = Thread {
+            while let line = readLine(strippingNewline: true) { continuation.yield(line) }
+            continuation.finish()
+        }
+        thread.start()
+        return stream
+    }
+}
