@@ -110,7 +110,11 @@ let package = Package(
         ),
         .testTarget(
             name: "PaddingtonCLITests",
-            dependencies: ["Paddington"],
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

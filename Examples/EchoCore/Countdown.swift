@@ -4,10 +4,22 @@ import Paddington
 import Glibc
 #endif
 
-/// Prints one line and flushes at once, so that a pipe or a terminal sees it immediately.
+/// Writes one line straight to standard output (file descriptor 1), so that a pipe or a terminal
+/// sees it at once. It bypasses stdio on purpose: `fflush` would wait on the lock of stdin, which a
+/// thread blocked in `readLine` holds.
 public func say(_ line: String) {
-    print(line)
-    fflush(nil)
+    var bytes = Array((line + "\n").utf8)
+    bytes.withUnsafeMutableBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
 }
 
 /// The echo countdown of the original example, working.

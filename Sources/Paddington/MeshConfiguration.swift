@@ -37,6 +37,8 @@ public struct MeshConfiguration: Sendable {
     public var eventBufferSize: Int
     /// The engine and version sent in the handshake.
     public var identity: EngineIdentity
+    /// The local address outgoing connections are bound to (nil lets the system choose).
+    public var sourceAddress: String?
 
     public init(
         handshakeTimeout: Duration = .seconds(10),
@@ -51,8 +53,10 @@ public struct MeshConfiguration: Sendable {
         maxStandbyConnections: Int = 16,
         shutdownTimeout: Duration = .seconds(5),
         eventBufferSize: Int = 4096,
-        identity: EngineIdentity = EngineIdentity()
+        identity: EngineIdentity = EngineIdentity(),
+        sourceAddress: String? = nil
     ) {
+        self.sourceAddress = sourceAddress
         self.handshakeTimeout = handshakeTimeout
         self.maxPendingHandshakes = maxPendingHandshakes
         self.maxConnectionsPerAddress = maxConnectionsPerAddress

@@ -95,7 +95,11 @@ extension Mesh {
         let options = self.options
         let url = server.url
         do {
-            return try await ClientBootstrap(group: eventLoopGroup)
+            var bootstrap = ClientBootstrap(group: eventLoopGroup)
+            if let source = options.sourceAddress {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
+            }
+            return try await bootstrap
                 .connectTimeout(.nanoseconds(options.handshakeTimeout.nanoseconds))
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: url.host, port: url.port) { channel in
