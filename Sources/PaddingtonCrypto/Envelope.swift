@@ -137,9 +137,11 @@ public enum Envelope {
             if let bad = Hex.decode(UnsafeRawBufferPointer(rebasing: frame[0..<infoHexCount]), into: infos) {
                 throw nonHex(at: bad, in: frame)
             }
-            // One scratch buffer: sealed outer bytes, then the outer plaintext.
-            var scratch = [UInt8](repeating: 0, count: outerSealed + outerPlain)
-            return try scratch.withUnsafeMutableBytes { scratch in
+            // One scratch buffer: sealed outer bytes, then the outer plaintext. Every byte is written
+            // before it is read, so it need not be zeroed.
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: outerSealed + outerPlain, alignment: 16)
+            defer { scratch.deallocate() }
+            return try {
                 let sealed = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<outerSealed])
                 let plain = UnsafeMutableRawBufferPointer(rebasing: scratch[outerSealed...])
                 if let bad = Hex.decode(UnsafeRawBufferPointer(rebasing: frame[infoHexCount...]), into: sealed) {
@@ -151,7 +153,7 @@ public enum Envelope {
                     }
                     return try openInner(UnsafeRawBufferPointer(plain), key: kin, scratch: sealed)
                 }
-            }
+            }()
         }
     }
 
@@ -167,8 +169,16 @@ public enum Envelope {
         key: UnsafeRawPointer,
         scratch: UnsafeMutableRawBufferPointer
     ) throws -> [UInt8] {
-        if let body = JSONString.plainBodyRange(outerPlain) {
-            return try openInnerHex(UnsafeRawBufferPointer(rebasing: outerPlain[body]), key: key, scratch: scratch)
+        // Fast path: `"` + hex + `"`. The hex decoder validates every character of the body, which
+        // also proves there is no escape in it.
+        let count = outerPlain.count
+        if count >= 2, outerPlain[0] == 0x22, outerPlain[count - 1] == 0x22 {
+            let body = UnsafeRawBufferPointer(rebasing: outerPlain[1..<(count - 1)])
+            if body.count % 2 == 0, body.count / 2 > Sodium.aeadOverhead,
+                Hex.decode(body, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(body.count / 2)])) == nil
+            {
+                return try openInnerSealed(UnsafeRawBufferPointer(rebasing: scratch[0..<(body.count / 2)]), key: key)
+            }
         }
         var text = try JSONString.decode(outerPlain)
         return try text.withUTF8 { hex in
@@ -193,10 +203,14 @@ public enum Envelope {
         if let bad = Hex.decode(hex, into: sealed) {
             throw PaddingtonError(.malformedFrame, "inner layer has a non-hex character at offset \(bad)")
         }
-        let count = innerSealed - Sodium.aeadOverhead
+        return try openInnerSealed(UnsafeRawBufferPointer(sealed), key: key)
+    }
+
+    private static func openInnerSealed(_ sealed: UnsafeRawBufferPointer, key: UnsafeRawPointer) throws -> [UInt8] {
+        let count = sealed.count - Sodium.aeadOverhead
         var ok = false
         let json = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialised in
-            ok = Sodium.open(key: key, sealed: UnsafeRawBufferPointer(sealed), output: UnsafeMutableRawBufferPointer(buffer))
+            ok = Sodium.open(key: key, sealed: sealed, output: UnsafeMutableRawBufferPointer(buffer))
             initialised = count
         }
         guard ok else {

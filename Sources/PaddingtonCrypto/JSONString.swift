@@ -22,6 +22,11 @@ public enum JSONString {
         text.withUTF8 { utf8 in
             output.reserveCapacity(output.count + utf8.count + 2)
             output.append(UInt8(ascii: "\""))
+            if firstSpecial(UnsafeRawBufferPointer(utf8)) == utf8.count {
+                output.append(contentsOf: utf8)
+                output.append(UInt8(ascii: "\""))
+                return
+            }
             var runStart = 0
             for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
                 output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
@@ -72,15 +77,11 @@ public enum JSONString {
         }
         let body = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(end - 1)])
         // Fast path: no escapes and no control characters, so the body is the string's UTF-8.
-        var plain = true
-        for (offset, byte) in body.enumerated() {
-            if byte == 0x5C { plain = false; break }
-            if byte < 0x20 || byte == 0x22 {
-                throw PaddingtonError(
-                    .invalidJSON, "control character or quote at offset \(start + 1 + offset) inside a JSON string")
-            }
+        let special = firstSpecial(body)
+        if special < body.count, body[special] != 0x5C {
+            throw PaddingtonError(.invalidJSON, "control character or quote at offset \(start + 1 + special) inside a JSON string")
         }
-        if plain {
+        if special == body.count {
             guard let text = String(validating: body.bindMemory(to: UInt8.self), as: UTF8.self) else {
                 throw PaddingtonError(.invalidJSON, "a JSON string is not valid UTF-8")
             }
@@ -94,15 +95,33 @@ public enum JSONString {
         try bytes.withUnsafeBytes { try decode($0) }
     }
 
-    /// If `bytes` (after whitespace) is a string literal with no escapes, the range of its body.
-    /// Used by the envelope to take the inner hex without copying.
-    static func plainBodyRange(_ bytes: UnsafeRawBufferPointer) -> Range<Int>? {
-        guard let (start, end) = literalBounds(bytes) else { return nil }
-        let body = (start + 1)..<(end - 1)
-        for index in body where bytes[index] == 0x5C || bytes[index] < 0x20 || bytes[index] == 0x22 {
-            return nil
+    /// The offset of the first byte that needs attention inside a string literal (`"`, `\\` or a
+    /// control character below 0x20), or `bytes.count`. Scans eight bytes at a time.
+    @inline(__always)
+    static func firstSpecial(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let count = bytes.count
+        guard let base = bytes.baseAddress else { return 0 }
+        var i = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= count {
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            // A zero byte in word ^ c marks a match; (x - 1) & ~x & 0x80 finds zero bytes. Bytes below
+            // 0x20 are those with (byte - 0x20) borrowing into the high bit while the byte itself is ASCII.
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let hasQuote = (quote &- ones) & ~quote
+            let hasBackslash = (backslash &- ones) & ~backslash
+            let hasControl = (word &- (ones &* 0x20)) & ~word
+            if (hasQuote | hasBackslash | hasControl) & high != 0 { break }
+            i += 8
         }
-        return body
+        while i < count {
+            let byte = base.load(fromByteOffset: i, as: UInt8.self)
+            if byte < 0x20 || byte == 0x22 || byte == 0x5C { return i }
+            i += 1
+        }
+        return count
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool {

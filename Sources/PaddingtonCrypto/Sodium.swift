@@ -4,7 +4,7 @@ import CSodium
 ///
 /// All pointers passed in must be valid for the stated lengths; the public types in this module
 /// guarantee that before calling here.
-enum Sodium {
+package enum Sodium {
     /// `sodium_init` is idempotent and thread-safe; a lazily initialised static runs it once.
     private static let initialised: Bool = sodium_init() >= 0
 
@@ -13,12 +13,12 @@ enum Sodium {
         precondition(initialised, "libsodium could not be initialised (no system randomness source)")
     }
 
-    static let aeadNonceBytes = 24
+    package static let aeadNonceBytes = 24
     static let aeadTagBytes = 16
     /// nonce ‖ ciphertext ‖ tag, as orion lays it out.
-    static let aeadOverhead = 40
+    package static let aeadOverhead = 40
 
-    static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) {
+    package static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) {
         ensureInitialised()
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
         randombytes_buf(base, buffer.count)
@@ -26,7 +26,7 @@ enum Sodium {
 
     /// Seals `plaintext` as `nonce ‖ ciphertext ‖ tag` into `output`, which must hold
     /// `plaintext.count + 40` bytes. The nonce is taken from `nonce` (24 bytes).
-    static func seal(
+    package static func seal(
         key: UnsafeRawPointer,
         nonce: UnsafeRawPointer,
         plaintext: UnsafeRawBufferPointer,
@@ -48,7 +48,7 @@ enum Sodium {
 
     /// Opens `nonce ‖ ciphertext ‖ tag` into `output` (`sealed.count - 40` bytes). Returns false when
     /// the tag does not verify.
-    static func open(
+    package static func open(
         key: UnsafeRawPointer,
         sealed: UnsafeRawBufferPointer,
         output: UnsafeMutableRawBufferPointer
@@ -70,7 +70,7 @@ enum Sodium {
 
     /// HKDF-SHA512 (RFC 5869) with a 32-byte output, built on libsodium's HMAC-SHA512
     /// (Debian's libsodium 1.0.18 predates `crypto_kdf_hkdf_sha512`).
-    static func hkdfSHA512(
+    package static func hkdfSHA512(
         ikm: UnsafeRawBufferPointer,
         salt: UnsafeRawBufferPointer,
         info: UnsafeRawBufferPointer,
