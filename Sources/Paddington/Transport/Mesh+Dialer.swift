@@ -64,7 +64,7 @@ extension Mesh {
                             try exchange.register(connection, claim: nil)
                             established = true
                             // The Rust client sends one KEEPALIVE right after the handshake; so do we.
-                            try? await connection.sendKeepalive()
+                            try? await connection.sendKeepalive(ping: false)
                             await runSession(connection, frames: &frames)
                             return
                         case .fail(let error):

@@ -121,7 +121,7 @@ extension Mesh {
                 return
             }
             if now - activity.sent >= keepalive {
-                try? await connection.sendKeepalive()
+                try? await connection.sendKeepalive(ping: connection.acceptsPings)
             }
         }
     }

@@ -44,9 +44,18 @@ final class PeerConnection: Sendable {
         try await write(payload)
     }
 
-    func sendKeepalive() async throws {
+    /// Sends the `KEEPALIVE` payload, and a WebSocket Ping when `ping` is set.
+    func sendKeepalive(ping: Bool) async throws {
         try await write(Self.keepalivePayload)
-        try? await outbound.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer()))
+        if ping {
+            try? await outbound.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer()))
+        }
+    }
+
+    /// Whether liveness pings may go to this peer. A Rust server hands every Ping to its session
+    /// loop, which logs a de-enveloping error for each; its clients skip them silently.
+    var acceptsPings: Bool {
+        !(info.weDialled && info.engine == "paddington")
     }
 
     private func write(_ payload: String) async throws {
