@@ -84,27 +84,22 @@ public enum Hex {
         // Eight characters become four bytes per step. A character is valid when it is ASCII and lies
         // in '0'...'9', or, with bit 5 set (folding A-F to a-f), in 'a'...'f'. Digits are checked
         // unfolded: folding would turn the control bytes 0x10...0x19 into '0'...'9'.
-        @inline(__always) func step(_ offset: Int) {
-            let word = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-            let folded = word | 0x2020_2020_2020_2020
-            let isDigit = (word &+ 0x5050_5050_5050_5050) & ~(word &+ 0x4646_4646_4646_4646)
-            let isLetter = (folded &+ 0x1F1F_1F1F_1F1F_1F1F) & ~(folded &+ 0x1919_1919_1919_1919)
-            // Validity is checked once after the loop; a branch here would stop LLVM from vectorising.
-            invalid |= word | ~(isDigit | isLetter)
-            let nibbles = (folded & 0x0F0F_0F0F_0F0F_0F0F) &+ ((folded >> 6) & 0x0101_0101_0101_0101) &* 9
-            var lanes = ((nibbles & 0x00FF_00FF_00FF_00FF) << 4) | ((nibbles >> 8) & 0x00FF_00FF_00FF_00FF)
-            lanes = (lanes | (lanes >> 8)) & 0x0000_FFFF_0000_FFFF
-            lanes = (lanes | (lanes >> 16)) & 0x0000_0000_FFFF_FFFF
-            dst.storeBytes(of: UInt32(truncatingIfNeeded: lanes).littleEndian, toByteOffset: offset / 2, as: UInt32.self)
-        }
         while i + 16 <= count {
-            step(i)
-            step(i + 8)
+            for half in 0..<2 {
+                let offset = i + 8 * half
+                let word = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                let folded = word | 0x2020_2020_2020_2020
+                let isDigit = (word &+ 0x5050_5050_5050_5050) & ~(word &+ 0x4646_4646_4646_4646)
+                let isLetter = (folded &+ 0x1F1F_1F1F_1F1F_1F1F) & ~(folded &+ 0x1919_1919_1919_1919)
+                // Validity is checked once after the loop; a branch here would stop LLVM from vectorising.
+                invalid |= word | ~(isDigit | isLetter)
+                let nibbles = (folded & 0x0F0F_0F0F_0F0F_0F0F) &+ ((folded >> 6) & 0x0101_0101_0101_0101) &* 9
+                var lanes = ((nibbles & 0x00FF_00FF_00FF_00FF) << 4) | ((nibbles >> 8) & 0x00FF_00FF_00FF_00FF)
+                lanes = (lanes | (lanes >> 8)) & 0x0000_FFFF_0000_FFFF
+                lanes = (lanes | (lanes >> 16)) & 0x0000_0000_FFFF_FFFF
+                dst.storeBytes(of: UInt32(truncatingIfNeeded: lanes).littleEndian, toByteOffset: offset / 2, as: UInt32.self)
+            }
             i += 16
-        }
-        while i + 8 <= count {
-            step(i)
-            i += 8
         }
         var bad: UInt8 = 0
         values.withUnsafeBufferPointer { table in
