@@ -44,6 +44,7 @@ public actor Mesh: Service {
     nonisolated let exchange: Exchange
     nonisolated let eventSink: AsyncStream<MeshEvent>.Continuation
     nonisolated let eventLoopGroup: any EventLoopGroup
+    nonisolated let statisticsRecorder: StatisticsRecorder
     private nonisolated let shutdownStream: AsyncStream<Void>
     private nonisolated let shutdownTrigger: AsyncStream<Void>.Continuation
     private nonisolated let listenState = NIOLockedValueBox<ListenState>(ListenState())
@@ -72,6 +73,7 @@ public actor Mesh: Service {
         (events, eventSink) = AsyncStream.makeStream(of: MeshEvent.self, bufferingPolicy: .bufferingNewest(options.eventBufferSize))
         (shutdownStream, shutdownTrigger) = AsyncStream.makeStream(of: Void.self)
         eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        statisticsRecorder = StatisticsRecorder(service: configuration.name)
     }
 
     // MARK: Public API
@@ -97,7 +99,11 @@ public actor Mesh: Service {
             throw PaddingtonError(.peerNotConnected, "\(peer) is not connected")
         }
         try await connection.send(payload)
+        statisticsRecorder.messageSent()
     }
+
+    /// Counters of refusals, disconnections and messages since the mesh was created.
+    public nonisolated var statistics: MeshStatistics { statisticsRecorder.snapshot }
 
     /// The peers with an established link now.
     public nonisolated var connectedPeers: [PeerInfo] { exchange.connectedPeers }
@@ -209,6 +215,7 @@ public actor Mesh: Service {
     }
 
     nonisolated func emit(_ event: MeshEvent) {
+        statisticsRecorder.record(event)
         eventSink.yield(event)
     }
 

@@ -108,6 +108,7 @@ extension Mesh {
                         timer.arm(options.handshakeTimeout)
                         let upgrader = NIOTypedWebSocketClientUpgrader<OutboundUpgrade>(
                             maxFrameSize: options.maxFrameSize,
+                            enableAutomaticErrorHandling: false,
                             upgradePipelineHandler: { channel, _ in
                                 channel.eventLoop.makeCompletedFuture {
                                     try channel.pipeline.syncOperations.addHandlers([

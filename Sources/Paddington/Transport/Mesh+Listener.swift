@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -8,6 +9,22 @@ import NIOWebSocket
 enum InboundUpgrade: Sendable {
     case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, InboundContext)
     case refused(address: String, error: PaddingtonError)
+}
+
+/// Before the upgrade: remembers the first pipeline error (malformed or oversized HTTP) and closes
+/// the connection, which NIO's HTTP error handler leaves open after its 400.
+final class UpgradeErrorObserver: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = Never
+    private let recorded = NIOLockedValueBox<(any Error)?>(nil)
+
+    var error: (any Error)? { recorded.withLockedValue { $0 } }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A refused upgrade (our own shouldUpgrade said no) is answered by the not-upgraded path.
+        if error is NIOWebSocketUpgradeError { return }
+        recorded.withLockedValue { if $0 == nil { $0 = error } }
+        context.close(promise: nil)
+    }
 }
 
 /// What the pre-upgrade checks learnt about an inbound connection.
@@ -96,14 +113,17 @@ extension Mesh {
             return try? ConnectionSalts.parseHeaders(innerHeader: inner, outerHeader: outer)
         }
 
+        let observer = UpgradeErrorObserver()
         let upgrader = NIOTypedWebSocketServerUpgrader<InboundUpgrade>(
             maxFrameSize: options.maxFrameSize,
+            enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 guard !candidates.isEmpty, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                 return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
+                    channel.pipeline.syncOperations.removeHandler(observer, promise: nil)
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096, maxAccumulatedFrameSize: options.maxFrameSize),
@@ -138,8 +158,23 @@ extension Mesh {
                 channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
                 return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: error))
             })
-        return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+        let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
             configuration: .init(upgradeConfiguration: configuration))
+        try channel.pipeline.syncOperations.addHandler(observer)
+        // A request that never completes (slowloris), oversized or malformed headers, or a reset before
+        // the request: report it like any other refusal.
+        return negotiated.flatMapError { error in
+            channel.close(promise: nil)
+            let failure: PaddingtonError
+            if timer.fired {
+                failure = PaddingtonError(.timeout, "no complete upgrade request within \(options.handshakeTimeout)")
+            } else if let parseError = observer.error {
+                failure = PaddingtonError(.protocolViolation, "the HTTP request is malformed or too large", cause: parseError)
+            } else {
+                failure = PaddingtonError(.connectionClosed, "the connection ended before the upgrade", cause: error)
+            }
+            return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: failure))
+        }
     }
 
     /// Runs one inbound connection to its end. Never throws: one connection's failure is its own.

@@ -41,7 +41,7 @@ extension Mesh {
                 do {
                     frame = try await frames.next()
                 } catch {
-                    return connection.closeReason ?? PaddingtonError(.connectionClosed, "the link failed", cause: error)
+                    return connection.closeReason ?? Self.linkFailure(error, during: "the session")
                 }
                 guard let frame else {
                     return connection.closeReason ?? PaddingtonError(.connectionClosed, "the peer closed the connection")
@@ -60,6 +60,7 @@ extension Mesh {
                         return PaddingtonError(.protocolViolation, "\(error)")
                     }
                     if payload == PeerConnection.keepalivePayload { continue }
+                    statisticsRecorder.messageReceived()
                     let message = Message(sender: connection.id.name, recipient: configuration.name, zone: connection.id.zone, payload: payload)
                     if let perPeer {
                         do { try await perPeer.acquire() } catch { return PaddingtonError(.shutdown, "cancelled") }
@@ -73,9 +74,7 @@ extension Mesh {
                 case .ping, .pong:
                     continue
                 case .connectionClose:
-                    if connection.closeReason == nil {
-                        connection.abort(reason: PaddingtonError(.connectionClosed, "the peer closed the link"))
-                    }
+                    connection.markClosing(reason: PaddingtonError(.connectionClosed, "the peer closed the link"))
                     continue
                 default:
                     let error = PaddingtonError(.protocolViolation, "the peer sent a \(frame.opcode) frame; the protocol uses text frames only")
@@ -136,7 +135,7 @@ extension Mesh {
             frame = try await frames.next()
         } catch {
             if timer.fired { throw PaddingtonError(.timeout, "no handshake frame within \(options.handshakeTimeout)") }
-            throw PaddingtonError(.connectionClosed, "the connection failed during the handshake", cause: error)
+            throw Self.linkFailure(error, during: "the handshake")
         }
         guard let frame else {
             if timer.fired { throw PaddingtonError(.timeout, "no handshake frame within \(options.handshakeTimeout)") }
@@ -146,6 +145,15 @@ extension Mesh {
             throw PaddingtonError(.protocolViolation, "expected a text frame in the handshake, got a \(frame.opcode) frame")
         }
         return Array(buffer: frame.data)
+    }
+
+    /// A read that failed: a WebSocket protocol error from the peer (an oversized or fragmented
+    /// control frame, a frame over the size limit, bad framing) or a broken connection.
+    static func linkFailure(_ error: any Error, during step: String) -> PaddingtonError {
+        if error is NIOWebSocketError {
+            return PaddingtonError(.protocolViolation, "the peer broke WebSocket framing during \(step)", cause: error)
+        }
+        return PaddingtonError(.connectionClosed, "the connection failed during \(step)", cause: error)
     }
 
     nonisolated func textFrame(_ bytes: [UInt8], channel: any Channel) -> WebSocketFrame {

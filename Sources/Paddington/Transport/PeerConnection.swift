@@ -4,8 +4,9 @@ import NIOWebSocket
 
 /// One established, authenticated link to a peer: seals payloads into frames and writes them.
 ///
-/// Writes go through the channel's async writer, which suspends while the socket is not writable:
-/// a slow peer makes ``send(_:)`` wait instead of growing a queue.
+/// ``send(_:)`` returns when the frame has been written to the socket (the write's promise), so a
+/// send that returned is not lost to a close that follows it. While the socket is not writable the
+/// write waits in NIO's buffer: a slow peer makes senders wait instead of growing a queue.
 final class PeerConnection: Sendable {
     /// The reserved payload that keeps links alive; never delivered to handlers, never sent as data.
     static let keepalivePayload = "KEEPALIVE"
@@ -76,7 +77,7 @@ final class PeerConnection: Sendable {
             }
         }
         do {
-            try await outbound.write(WebSocketFrame(fin: true, opcode: .text, data: buffer))
+            try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer))
         } catch {
             throw PaddingtonError(.connectionClosed, "the link to \(id) closed before the frame was handed over", cause: error)
         }
@@ -103,7 +104,12 @@ final class PeerConnection: Sendable {
 
     var closeReason: PaddingtonError? { closing.withLockedValue { $0 } }
 
-    /// Starts closing: a Close frame after every frame already handed over, then the socket.
+    /// How long a closing link waits for the peer's Close before it shuts the socket.
+    static let closeHandshakeTimeout: TimeAmount = .seconds(2)
+
+    /// Starts the closing handshake: a Close frame after every frame already handed over. The link
+    /// keeps reading (and delivering) until the peer's Close arrives, so nothing the peer sent before
+    /// it is dropped; the socket is shut after ``closeHandshakeTimeout`` at the latest.
     func close(reason: PaddingtonError) {
         let first = closing.withLockedValue { value -> Bool in
             guard value == nil else { return false }
@@ -115,8 +121,14 @@ final class PeerConnection: Sendable {
         var code = ByteBuffer()
         code.write(webSocketErrorCode: reason.code == .shutdown ? .goingAway : .normalClosure)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)).whenComplete { _ in
-            channel.close(promise: nil)
+            channel.eventLoop.scheduleTask(in: Self.closeHandshakeTimeout) { channel.close(promise: nil) }
         }
+    }
+
+    /// Records why the link is ending without acting on it (the peer started the closing handshake;
+    /// the control handler answers it and shuts the socket).
+    func markClosing(reason: PaddingtonError) {
+        closing.withLockedValue { if $0 == nil { $0 = reason } }
     }
 
     /// Closes the socket at once.

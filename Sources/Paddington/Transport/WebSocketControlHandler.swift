@@ -4,6 +4,7 @@ import NIOWebSocket
 /// Handles the WebSocket control plane below the async session code.
 ///
 /// * Answers Ping with Pong and echoes a peer's Close before closing, so the session code never has to.
+///   After a Close has been sent, data frames are refused (their writes fail).
 /// * Unmasks inbound data frames, and masks every outbound frame when this side dialled (RFC 6455
 ///   requires client frames to be masked; plain NIO does not do it).
 /// * Forwards every inbound frame (control frames included) so the session can track liveness.
@@ -47,8 +48,31 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A framing error from the decoder (oversized or fragmented control frame, a message over the
+    /// size limit, a reserved opcode): answer with the matching Close code, close, and pass the error
+    /// on so the session reports it.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Pass the error on first: closing can complete synchronously and would end the inbound
+        // stream cleanly before the error reached it.
+        context.fireErrorCaught(error)
+        if let error = error as? NIOWebSocketError, !sentClose {
+            sentClose = true
+            var data = context.channel.allocator.buffer(capacity: 2)
+            data.write(webSocketErrorCode: error == .invalidFrameLength ? .messageTooLarge : .protocolError)
+            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(), data: data)
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         var frame = unwrapOutboundIn(data)
+        if sentClose, frame.opcode != .connectionClose {
+            // RFC 6455: no data after a Close. Failing the write tells the sender its frame was not sent.
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
         if frame.opcode == .connectionClose {
             if sentClose {
                 promise?.succeed()

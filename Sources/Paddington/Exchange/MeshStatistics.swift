@@ -1,0 +1,62 @@
+import CoreMetrics
+import NIOConcurrencyHelpers
+
+/// Counters of one mesh, by reason. Read a snapshot with ``Mesh/statistics``; the same counts go to
+/// swift-metrics (a no-op until the application bootstraps a metrics backend) under the labels
+/// `paddington_handshake_failures_total`, `paddington_disconnections_total`,
+/// `paddington_handshakes_total`, `paddington_messages_sent_total` and
+/// `paddington_messages_received_total`, each with a `service` dimension (and `reason`).
+public struct MeshStatistics: Sendable, Equatable {
+    /// Refused connections and failed handshakes, by ``PaddingtonError/Code-swift.struct`` name.
+    public var handshakeFailures: [String: Int] = [:]
+    /// Established links that ended, by reason.
+    public var disconnections: [String: Int] = [:]
+    /// Handshakes that completed.
+    public var handshakes = 0
+    /// Payloads written to links (keepalives excluded).
+    public var messagesSent = 0
+    /// Payloads received from links (keepalives excluded).
+    public var messagesReceived = 0
+}
+
+/// The counters behind ``MeshStatistics``.
+final class StatisticsRecorder: Sendable {
+    private let state = NIOLockedValueBox(MeshStatistics())
+    private let service: String
+    private let sent: Counter
+    private let received: Counter
+
+    init(service: String) {
+        self.service = service
+        sent = Counter(label: "paddington_messages_sent_total", dimensions: [("service", service)])
+        received = Counter(label: "paddington_messages_received_total", dimensions: [("service", service)])
+    }
+
+    var snapshot: MeshStatistics { state.withLockedValue { $0 } }
+
+    func record(_ event: MeshEvent) {
+        switch event {
+        case .handshakeFailed(_, _, let error):
+            state.withLockedValue { $0.handshakeFailures[error.code.description, default: 0] += 1 }
+            Counter(label: "paddington_handshake_failures_total", dimensions: [("service", service), ("reason", error.code.description)]).increment()
+        case .peerDisconnected(_, let reason):
+            state.withLockedValue { $0.disconnections[reason.code.description, default: 0] += 1 }
+            Counter(label: "paddington_disconnections_total", dimensions: [("service", service), ("reason", reason.code.description)]).increment()
+        case .peerConnected:
+            state.withLockedValue { $0.handshakes += 1 }
+            Counter(label: "paddington_handshakes_total", dimensions: [("service", service)]).increment()
+        case .listening:
+            break
+        }
+    }
+
+    func messageSent() {
+        state.withLockedValue { $0.messagesSent += 1 }
+        sent.increment()
+    }
+
+    func messageReceived() {
+        state.withLockedValue { $0.messagesReceived += 1 }
+        received.increment()
+    }
+}
