@@ -18,11 +18,31 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @Flag(help: "Shut down when stdin ends (after sending what was read).")
     var exitOnEOF = false
+    @Option(help: "Seconds allowed for each connection and handshake step.")
+    var handshakeTimeout: Double = 10
+    @Option(help: "Close a link when nothing has been received for this many seconds.")
+    var idleTimeout: Double = 300
+    @Option(help: "Send a keepalive when nothing has been sent for this many seconds.")
+    var keepaliveInterval: Double = 23
+
+    func validate() throws {
+        for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout), ("--keepalive-interval", keepaliveInterval)]
+        where !(value > 0 && value < 86_400) {
+            throw ValidationError("\(name) must be between 0 and 86400 seconds")
+        }
+    }
+
+    var options: MeshConfiguration {
+        MeshConfiguration(
+            handshakeTimeout: .milliseconds(Int64(handshakeTimeout * 1000)),
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)),
+            keepaliveInterval: .milliseconds(Int64(keepaliveInterval * 1000)))
+    }
 
     func run() async throws {
         let config = try await reporting { try file.load() }
         let logger = log.makeLogger(config.name)
-        let mesh = Mesh(configuration: config, logger: logger)
+        let mesh = Mesh(configuration: config, options: options, logger: logger)
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: mesh, successTerminationBehavior: .gracefullyShutdownGroup)],
