@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "paddington", targets: ["PaddingtonCLI"]),
         .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
         .executable(name: "paddington-bench", targets: ["PaddingtonBench"]),
+        .executable(name: "paddington-fuzz", targets: ["PaddingtonFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -89,6 +90,13 @@ let package = Package(
                 "CSodium",
             ],
             path: "Benchmarks/PaddingtonBench",
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer targets (scripts/fuzz.sh); built normally, a replayer for the seed corpus.
+        .executableTarget(
+            name: "PaddingtonFuzz",
+            dependencies: ["Paddington"],
+            path: "Fuzz/PaddingtonFuzz",
             swiftSettings: swiftSettings
         ),
         .testTarget(

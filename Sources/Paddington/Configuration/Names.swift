@@ -2,7 +2,7 @@
 ///
 /// A character is "alphanumeric" in Rust's Unicode sense (`char::is_alphanumeric`: the Alphabetic
 /// property or a numeric general category), so `é` and CJK characters are allowed.
-enum Names {
+package enum Names {
     /// The zone used when none is given.
     static let defaultZone = "default"
 
@@ -11,7 +11,7 @@ enum Names {
     }
 
     /// Nil when `name` is a valid service name, else why not.
-    static func problem(withName name: String) -> String? {
+    package static func problem(withName name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
         if let bad = name.unicodeScalars.first(where: { !(isAlphanumeric($0) || $0 == "_" || $0 == "-") }) {
             return "has the character \(describe(bad)); only letters, digits, '_' and '-' are allowed"
@@ -20,7 +20,7 @@ enum Names {
     }
 
     /// Nil when `zone` is a valid zone, else why not.
-    static func problem(withZone zone: String) -> String? {
+    package static func problem(withZone zone: String) -> String? {
         if zone.isEmpty { return "must not be empty" }
         if let bad = zone.unicodeScalars.first(where: {
             !(isAlphanumeric($0) || $0 == "_" || $0 == "-" || $0 == "<" || $0 == ">")

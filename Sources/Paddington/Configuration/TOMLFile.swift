@@ -19,6 +19,9 @@ struct TOMLReader {
     }
 
     func parse(_ text: String) throws -> TOMLTable {
+        if let problem = TOMLGuard.firstProblem(in: text) {
+            throw PaddingtonError(code, "\(source): not valid TOML: \(problem.what) at line \(problem.line), column \(problem.column)")
+        }
         do {
             return try TOMLTable(string: text)
         } catch let error as TOMLParseError {

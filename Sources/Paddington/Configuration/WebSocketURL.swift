@@ -58,8 +58,12 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
         }
         host = host.lowercased()
         guard !host.isEmpty else { throw fail("it has no host") }
-        guard host.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && !"\"<>\\^`{|}%".unicodeScalars.contains($0) }) else {
-            throw fail("the host has characters that are not allowed")
+        if authority.hasPrefix("[") {
+            guard case .v6? = IPAddress(host) else { throw fail("'[\(host)]' is not an IPv6 address") }
+        } else {
+            // A DNS name or an IPv4 address: letters, digits, '-', '.' and '_'.
+            guard host.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-._".unicodeScalars.contains($0)) })
+            else { throw fail("the host '\(host)' has characters that are not allowed") }
         }
         if let portText, !portText.isEmpty {
             guard portText.allSatisfy(\.isASCII), let value = Int(portText), (0...65535).contains(value) else {

@@ -5,7 +5,7 @@
 /// 3. Frame 2 must open under `(PSK_inner, SK_out)`: proof that the server read frame 1.
 /// 4. Frame 3 sends our `PeerDetails`; frame 4 must name the server and zone of the invitation.
 /// 5. `client_is_secondary` means poll `{}` once a second until primary; `server_is_secondary` fails.
-struct ClientHandshake {
+package struct ClientHandshake {
     enum State {
         case awaitingUpgrade
         case awaitingHello
@@ -25,7 +25,7 @@ struct ClientHandshake {
     let salts: ConnectionSalts
     private var sessionKeys: EnvelopeKeys?
 
-    init(localName: String, server: ServerEntry, identity: EngineIdentity,
+    package init(localName: String, server: ServerEntry, identity: EngineIdentity,
          sessionOuterKey: SecretKey = .generate(), salts: ConnectionSalts = .generate()) {
         self.localName = localName
         self.server = server
@@ -41,7 +41,7 @@ struct ClientHandshake {
     }
 
     /// The server accepted the upgrade: send frame 1.
-    mutating func upgraded() -> [HandshakeAction] {
+    package mutating func upgraded() -> [HandshakeAction] {
         guard case .awaitingUpgrade = state else { return [fail(.protocolViolation, "upgrade completed twice")] }
         state = .awaitingHello
         let hello = WireMessage.Hello(sessionKey: sessionOuterKey, engine: identity.engine, version: identity.version)
@@ -49,7 +49,7 @@ struct ClientHandshake {
     }
 
     /// A text frame arrived from the server.
-    mutating func receive(_ frame: [UInt8]) -> [HandshakeAction] {
+    package mutating func receive(_ frame: [UInt8]) -> [HandshakeAction] {
         do {
             switch state {
             case .awaitingHello:
@@ -90,7 +90,7 @@ struct ClientHandshake {
     }
 
     /// The standby wait is over: ask the server again.
-    mutating func standbyTimerFired() -> [HandshakeAction] {
+    package mutating func standbyTimerFired() -> [HandshakeAction] {
         guard case .standby(let hello) = state, let keys = sessionKeys else { return [] }
         state = .awaitingStandbyStatus(serverHello: hello)
         return [.send(Envelope.seal(WireMessage.checkStandbyJSON, keys: keys, salts: salts))]

@@ -1,5 +1,5 @@
 /// What a handshake state machine asks its driver to do.
-enum HandshakeAction: Sendable {
+package enum HandshakeAction: Sendable {
     /// Send this frame as one WebSocket text message.
     case send([UInt8])
     /// Wait this long, then call `standbyTimerFired()` (client waiting as a standby connection).

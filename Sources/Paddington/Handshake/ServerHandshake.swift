@@ -8,7 +8,7 @@
 /// 3. Frame 3 must carry the candidate's name and zone and version 2.
 /// 4. The driver decides the standby status of `name@zone`; frame 4 carries it.
 /// 5. A client told it is secondary polls with `{}`; each poll gets a fresh decision.
-struct ServerHandshake {
+package struct ServerHandshake {
     enum State {
         case awaitingHello
         case awaitingDetails(client: ClientEntry, hello: WireMessage.Hello)
@@ -26,7 +26,7 @@ struct ServerHandshake {
     private var salts: ConnectionSalts?
     private var sessionKeys: EnvelopeKeys?
 
-    init(localName: String, candidates: [ClientEntry], maskedSalts: ConnectionSalts, identity: EngineIdentity,
+    package init(localName: String, candidates: [ClientEntry], maskedSalts: ConnectionSalts, identity: EngineIdentity,
          sessionInnerKey: SecretKey = .generate()) {
         self.localName = localName
         self.candidates = candidates
@@ -36,14 +36,14 @@ struct ServerHandshake {
     }
 
     /// The client whose keys opened frame 1, once known.
-    var authenticatedClient: ClientEntry? {
+    package var authenticatedClient: ClientEntry? {
         switch state {
         case .awaitingDetails(let client, _), .deciding(let client, _, _), .standby(let client, _): return client
         case .awaitingHello, .done: return nil
         }
     }
 
-    mutating func receive(_ frame: [UInt8]) -> [HandshakeAction] {
+    package mutating func receive(_ frame: [UInt8]) -> [HandshakeAction] {
         switch state {
         case .awaitingHello:
             return receiveHello(frame)
@@ -85,7 +85,7 @@ struct ServerHandshake {
     }
 
     /// The driver's answer to `.decideStandby`.
-    mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction] {
+    package mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction] {
         guard case .deciding(let client, let hello, let first) = state, let keys = sessionKeys, let salts else { return [] }
         // Frame 4 is PeerDetails; answers to later polls are bare StandbyStatus.
         let json = first

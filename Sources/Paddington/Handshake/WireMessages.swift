@@ -3,7 +3,7 @@ import Foundation
 /// The JSON messages of the handshake (paddington `connection.rs`), written byte-for-byte as
 /// serde_json writes them and read leniently as serde_json reads them (any field order, unknown
 /// fields ignored).
-enum WireMessage {
+package enum WireMessage {
     /// The protocol generation carried in `PeerDetails.version`.
     static let peerDetailsVersion = 2
 
@@ -41,13 +41,13 @@ enum WireMessage {
     }
 
     /// `{"server_is_secondary":bool,"client_is_secondary":bool}`.
-    struct Standby: Sendable, Equatable, Decodable {
+    package struct Standby: Sendable, Equatable, Decodable {
         var serverIsSecondary: Bool
         var clientIsSecondary: Bool
 
-        static let primary = Standby(serverIsSecondary: false, clientIsSecondary: false)
-        static let secondaryClient = Standby(serverIsSecondary: false, clientIsSecondary: true)
-        static let secondaryServer = Standby(serverIsSecondary: true, clientIsSecondary: false)
+        package static let primary = Standby(serverIsSecondary: false, clientIsSecondary: false)
+        package static let secondaryClient = Standby(serverIsSecondary: false, clientIsSecondary: true)
+        package static let secondaryServer = Standby(serverIsSecondary: true, clientIsSecondary: false)
 
         var isPrimary: Bool { !serverIsSecondary && !clientIsSecondary }
 

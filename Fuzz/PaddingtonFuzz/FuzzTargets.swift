@@ -1,0 +1,172 @@
+// Fuzz targets for everything that reads untrusted bytes.
+//
+// Built with `scripts/fuzz.sh` (libFuzzer + AddressSanitizer, `-DPADDINGTON_FUZZING`), the binary's
+// entry point is libFuzzer's; PADDINGTON_FUZZ_TARGET picks the target. Built normally, it is a plain
+// program that replays corpus files given as arguments, so the test suite can run the seed corpus.
+import Paddington
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum FuzzTarget: String, CaseIterable {
+    /// The frame decoder: the envelope, then the payload's JSON string.
+    case envelope
+    /// Both handshake state machines fed frames: raw bytes, or JSON sealed under the right keys.
+    case handshake
+    /// Invitation and service configuration parsers.
+    case files
+    /// IP address and range parser, URL normalisation, names.
+    case addresses
+}
+
+/// Fixed keys so that fuzz inputs can reach the code behind decryption.
+enum Fixture {
+    static let psk = EnvelopeKeys(inner: key(1), outer: key(2))
+    static let session = EnvelopeKeys(inner: key(3), outer: key(4))
+    static let salts = ConnectionSalts(inner: [UInt8](repeating: 5, count: 32), outer: [UInt8](repeating: 6, count: 32))
+
+    static func key(_ byte: UInt8) -> SecretKey {
+        do { return try SecretKey(bytes: [UInt8](repeating: byte, count: 32)) } catch { preconditionFailure("fixture key") }
+    }
+
+    static var client: ClientEntry {
+        ClientEntry(name: "client", allowance: .range(network: 0, prefixLength: 0), zone: "default", keys: psk)
+    }
+
+    static var server: ServerEntry? {
+        guard let url = try? WebSocketURL(parsing: "ws://127.0.0.1:1/") else { return nil }
+        return ServerEntry(name: "server", url: url, zone: "default", keys: psk)
+    }
+}
+
+func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
+    switch target {
+    case .envelope:
+        if let json = try? Envelope.open(data, keys: Fixture.session, salts: Fixture.salts) {
+            _ = try? JSONString.decode(json)
+        }
+        // The same bytes as the JSON inside a valid frame.
+        if !data.isEmpty, let json = try? Envelope.open(Envelope.seal(data, keys: Fixture.session, salts: Fixture.salts), keys: Fixture.session, salts: Fixture.salts) {
+            precondition(json == data, "envelope round trip changed the plaintext")
+            _ = try? JSONString.decode(json)
+        }
+        _ = Hex.decode(String(decoding: data, as: UTF8.self))
+
+    case .handshake:
+        // Frames are separated by 0xFF; a leading 0x01 on a frame means "seal this JSON first".
+        let frames = data.split(separator: 0xFF, omittingEmptySubsequences: false).map(Array.init)
+        var server = ServerHandshake(localName: "server", candidates: [Fixture.client], maskedSalts: masked(), identity: EngineIdentity(),
+                                     sessionInnerKey: Fixture.session.inner)
+        var client: ClientHandshake?
+        if let entry = Fixture.server {
+            client = ClientHandshake(localName: "client", server: entry, identity: EngineIdentity(), sessionOuterKey: Fixture.session.outer,
+                                     salts: Fixture.salts)
+            _ = client?.upgraded()
+        }
+        for (index, frame) in frames.enumerated() {
+            let bytes = prepare(frame, step: index)
+            for action in server.receive(bytes) {
+                if case .decideStandby = action { _ = server.standbyDecided(index % 2 == 0 ? .primary : .secondaryClient) }
+            }
+            if let actions = client?.receive(bytes) {
+                for action in actions {
+                    if case .waitThenPoll = action { _ = client?.standbyTimerFired() }
+                }
+            }
+        }
+
+    case .files:
+        let text = String(decoding: data, as: UTF8.self)
+        _ = try? Invitation.parse(text)
+        _ = try? ServiceConfiguration.parse(text)
+        if let config = try? ServiceConfiguration.parse(text) {
+            precondition((try? ServiceConfiguration.parse(config.rendered())) == config, "configuration did not round trip")
+        }
+
+    case .addresses:
+        let text = String(decoding: data, as: UTF8.self)
+        if let allowance = try? IPAllowance(parsing: text), let address = IPAddress("10.1.2.3") {
+            _ = allowance.allows(address)
+            _ = allowance.description
+        }
+        _ = IPAddress(text)?.description
+        if let url = try? WebSocketURL(parsing: text) {
+            precondition((try? WebSocketURL(parsing: url.description))?.description == url.description, "URL normalisation is not idempotent")
+        }
+        _ = Names.problem(withName: text)
+        _ = Names.problem(withZone: text)
+    }
+}
+
+private func masked() -> ConnectionSalts {
+    let values = Fixture.salts.maskedHeaderValues(keys: Fixture.psk)
+    return (try? ConnectionSalts.parseHeaders(innerHeader: values.inner, outerHeader: values.outer)) ?? Fixture.salts
+}
+
+/// Frame `step` as the fuzzer wants it: raw, or its bytes (after a 0x01 marker) sealed as JSON under
+/// the keys that step uses, so the JSON decoders behind the crypto are reached.
+private func prepare(_ frame: [UInt8], step: Int) -> [UInt8] {
+    guard frame.first == 0x01, frame.count > 1 else { return frame }
+    let keys = step == 0 ? Fixture.psk : (step == 1 ? EnvelopeKeys(inner: Fixture.psk.inner, outer: Fixture.session.outer) : Fixture.session)
+    return Envelope.seal(Array(frame.dropFirst()), keys: keys, salts: Fixture.salts)
+}
+
+let selectedTarget: FuzzTarget = {
+    guard let name = getenv("PADDINGTON_FUZZ_TARGET"), let target = FuzzTarget(rawValue: String(cString: name)) else {
+        return .envelope
+    }
+    return target
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    let data = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
+    fuzzOne(selectedTarget, data)
+    return 0
+}
+
+#if PADDINGTON_FUZZING
+/// libFuzzer's driver (LLVM 11+), which parses its flags and runs the target.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// SwiftPM names an executable's entry point `<module>_main`; with libFuzzer it starts the driver.
+@_cdecl("PaddingtonFuzz_main")
+func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, { fuzzerTestOneInput($0, $1) })
+}
+#else
+/// Replays files: `paddington-fuzz TARGET FILE...`. Exits 0 when no input crashed.
+@main
+struct Replay {
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
+            print("usage: paddington-fuzz \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")) FILE...")
+            exit(2)
+        }
+        var count = 0
+        for path in arguments.dropFirst() {
+            guard let file = fopen(path, "rb") else { continue }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let read = fread(&buffer, 1, buffer.count, file)
+                if read <= 0 { break }
+                bytes += buffer[0..<read]
+            }
+            fclose(file)
+            fuzzOne(target, bytes)
+            count += 1
+        }
+        print("replayed \(count) inputs for \(target.rawValue)")
+    }
+}
+#endif

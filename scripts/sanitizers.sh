@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite under ThreadSanitizer and AddressSanitizer (each in its own build folder).
+#   scripts/sanitizers.sh [thread|address]...     default: both
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+sanitizers=("$@")
+[ ${#sanitizers[@]} -gt 0 ] || sanitizers=(thread address)
+for sanitizer in "${sanitizers[@]}"; do
+    scratch=".build-$sanitizer"
+    echo "== $sanitizer sanitizer: build" >&2
+    swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" >&2
+    echo "== $sanitizer sanitizer: tests" >&2
+    # halt_on_error makes any report fail the run; the Swift backtracer is off so reports stay readable.
+    SWIFT_BACKTRACE=enable=no TSAN_OPTIONS="halt_on_error=1" ASAN_OPTIONS="halt_on_error=1:detect_leaks=0" \
+        swift test --skip-build --disable-xctest --sanitize="$sanitizer" --scratch-path "$scratch"
+done
