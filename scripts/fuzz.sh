@@ -26,10 +26,7 @@ for target in "${targets[@]}"; do
     work="$scratch/corpus/$target"
     mkdir -p "$work"
     log="$scratch/fuzz-$target.log"
-    # TOMLKit 0.6.0 leaks its error buffer on every parse (TOMLTable(string:) allocates and never
-    # frees it), so leak detection is off for the file parsers; see docs/security.md.
     leaks=1
-    [ "$target" = files ] && leaks=0
     set +e
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=$leaks" PADDINGTON_FUZZ_TARGET="$target" "$binary" "$work" "Fuzz/corpus/$target" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=65536 -detect_leaks="$leaks" \

@@ -18,6 +18,9 @@ public struct MeshConfiguration: Sendable {
     /// The largest WebSocket message accepted or sent, in bytes. A payload of `j` JSON bytes makes a
     /// frame of `4·j + 372` bytes.
     public var maxFrameSize: Int
+    /// Bytes of frames a link accepts before they are written; beyond it ``Mesh/send(_:to:zone:)``
+    /// waits. One frame is always accepted when nothing is in flight.
+    public var outboundBufferSize: Int
     /// A link on which nothing has been received for this long is closed.
     public var idleTimeout: Duration
     /// When nothing has been sent for this long, a `KEEPALIVE` payload (and a WebSocket ping) goes out.
@@ -45,6 +48,7 @@ public struct MeshConfiguration: Sendable {
         maxPendingHandshakes: Int = 128,
         maxConnectionsPerAddress: Int = 64,
         maxFrameSize: Int = 16 << 20,
+        outboundBufferSize: Int = 4 << 20,
         idleTimeout: Duration = .seconds(300),
         keepaliveInterval: Duration = .seconds(23),
         reconnect: ReconnectPolicy = ReconnectPolicy(),
@@ -61,6 +65,7 @@ public struct MeshConfiguration: Sendable {
         self.maxPendingHandshakes = maxPendingHandshakes
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
         self.maxFrameSize = maxFrameSize
+        self.outboundBufferSize = outboundBufferSize
         self.idleTimeout = idleTimeout
         self.keepaliveInterval = keepaliveInterval
         self.reconnect = reconnect

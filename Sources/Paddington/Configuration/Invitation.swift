@@ -1,5 +1,3 @@
-import TOMLKit
-
 /// An invitation: what a client needs to connect to a server.
 ///
 /// The server writes one for each client it admits (``ServiceConfiguration/addClient(_:allowing:zone:)``);
@@ -70,13 +68,13 @@ public struct Invitation: Sendable, Equatable, CustomStringConvertible {
 
     /// The TOML text, in the Rust layout.
     public func rendered() -> String {
-        let table = TOMLTable()
-        table["name"] = name
-        table["url"] = url
-        table["zone"] = zone
-        table["inner_key"] = TOMLTable.keyTable(keys.inner)
-        table["outer_key"] = TOMLTable.keyTable(keys.outer)
-        return table.renderedLikeRust()
+        var table = TOML.Table()
+        table["name"] = .string(name)
+        table["url"] = .string(url)
+        table["zone"] = .string(zone)
+        table["inner_key"] = .key(keys.inner)
+        table["outer_key"] = .key(keys.outer)
+        return TOML.render(table)
     }
 
     /// Writes the invitation with mode 0600, atomically, creating the folder.

@@ -1,5 +1,3 @@
-import TOMLKit
-
 /// A server this service dials out to (an imported invitation).
 public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
     /// The server's service name.
@@ -265,9 +263,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         return config
     }
 
-    private static func allowance(_ entry: TOMLTable, reader: TOMLReader, path: String) throws -> IPAllowance {
+    private static func allowance(_ entry: TOML.Table, reader: TOMLReader, path: String) throws -> IPAllowance {
         let value = try reader.value(entry, "ip", path: path)
-        if value.type == .string {
+        if case .string = value {
             throw reader.fail(path, "must be a table with IP = \"…\" or Range = \"…\", not a bare string (an old layout)")
         }
         let table = try reader.table(entry, "ip", path: path)
@@ -292,58 +290,42 @@ public struct ServiceConfiguration: Sendable, Equatable {
         try parse(try FileIO.read(path, code: .invalidConfiguration), source: path)
     }
 
-    /// The TOML text. Keys come out in alphabetical order (TOMLKit's order); the Rust crate reads any order.
+    /// The TOML text, in the Rust crate's field order and layout.
     public func rendered() -> String {
-        let root = TOMLTable()
-        root["name"] = name
-        root["url"] = url.description
-        root["ip"] = ip.description
-        root["port"] = port
-        if let healthcheckPort { root["heathcheck_port"] = healthcheckPort }
-        if let proxyHeader { root["proxy_header"] = proxyHeader }
-        let serverArray = TOMLArray()
-        for server in servers {
-            let table = TOMLTable()
-            table["name"] = server.name
-            table["url"] = server.url.description
-            table["zone"] = server.zone
-            table["inner_key"] = TOMLTable.keyTable(server.keys.inner)
-            table["outer_key"] = TOMLTable.keyTable(server.keys.outer)
-            serverArray.append(table)
-        }
-        root["servers"] = serverArray
-        let clientArray = TOMLArray()
-        for client in clients {
-            let table = TOMLTable()
-            table["name"] = client.name
-            table["zone"] = client.zone
+        var root = TOML.Table()
+        root["name"] = .string(name)
+        root["url"] = .string(url.description)
+        root["ip"] = .string(ip.description)
+        root["port"] = .integer(port)
+        if let healthcheckPort { root["heathcheck_port"] = .integer(healthcheckPort) }
+        if let proxyHeader { root["proxy_header"] = .string(proxyHeader) }
+        root["servers"] = .array(servers.map { server in
+            var table = TOML.Table()
+            table["name"] = .string(server.name)
+            table["url"] = .string(server.url.description)
+            table["zone"] = .string(server.zone)
+            table["inner_key"] = .key(server.keys.inner)
+            table["outer_key"] = .key(server.keys.outer)
+            return .table(table)
+        })
+        root["clients"] = .array(clients.map { client in
+            var table = TOML.Table()
+            table["name"] = .string(client.name)
             switch client.allowance {
-            case .address(let address): table["ip"] = Self.singleEntry("IP", address.description)
-            case .range: table["ip"] = Self.singleEntry("Range", client.allowance.description)
+            case .address(let address): table["ip"] = .single("IP", .string(address.description))
+            case .range: table["ip"] = .single("Range", .string(client.allowance.description))
             }
-            table["inner_key"] = TOMLTable.keyTable(client.keys.inner)
-            table["outer_key"] = TOMLTable.keyTable(client.keys.outer)
-            clientArray.append(table)
-        }
-        root["clients"] = clientArray
+            table["zone"] = .string(client.zone)
+            table["inner_key"] = .key(client.keys.inner)
+            table["outer_key"] = .key(client.keys.outer)
+            return .table(table)
+        })
         switch encryption {
-        case .environment(let variable):
-            let encryption = TOMLTable()
-            encryption["Environment"] = Self.singleEntry("key", variable)
-            root["encryption"] = encryption
-        case .simple:
-            let encryption = TOMLTable()
-            encryption["Simple"] = TOMLTable()
-            root["encryption"] = encryption
+        case .environment(let variable): root["encryption"] = .single("Environment", .single("key", .string(variable)))
+        case .simple: root["encryption"] = .single("Simple", .table(TOML.Table()))
         case nil: break
         }
-        return root.renderedLikeRust()
-    }
-
-    private static func singleEntry(_ key: String, _ value: String) -> TOMLTable {
-        let table = TOMLTable()
-        table[key] = value
-        return table
+        return TOML.render(root)
     }
 
     /// Writes the configuration with mode 0600, atomically, creating the folder.

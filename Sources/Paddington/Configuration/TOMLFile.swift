@@ -1,5 +1,4 @@
 import Foundation
-import TOMLKit
 
 #if canImport(Glibc)
 import Glibc
@@ -18,86 +17,65 @@ struct TOMLReader {
         PaddingtonError(code, "\(source): field '\(field)' \(what)")
     }
 
-    func parse(_ text: String) throws -> TOMLTable {
-        if let problem = TOMLGuard.firstProblem(in: text) {
-            throw PaddingtonError(code, "\(source): not valid TOML: \(problem.what) at line \(problem.line), column \(problem.column)")
-        }
+    func parse(_ text: String) throws -> TOML.Table {
         do {
-            return try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw PaddingtonError(
-                code, "\(source): not valid TOML: \(error.description) at \(error.source.begin.debugDescription)",
-                cause: error)
-        } catch {
-            throw PaddingtonError(code, "\(source): not valid TOML", cause: error)
+            return try TOML.parse(text)
+        } catch let error as TOML.SyntaxError {
+            throw PaddingtonError(code, "\(source): not valid TOML: \(error)")
         }
     }
 
-    private func describe(_ type: TOMLType) -> String {
-        switch type {
-        case .table: return "a table"
-        case .array: return "an array"
-        case .string: return "a string"
-        case .int: return "an integer"
-        case .double: return "a float"
-        case .bool: return "a boolean"
-        default: return "a date or time"
-        }
-    }
-
-    func value(_ table: TOMLTable, _ key: String, path: String) throws -> TOMLValue {
-        guard let value = table[key]?.tomlValue else { throw fail(path, "is missing") }
+    func value(_ table: TOML.Table, _ key: String, path: String) throws -> TOML.Value {
+        guard let value = table[key] else { throw fail(path, "is missing") }
         return value
     }
 
-    func string(_ table: TOMLTable, _ key: String, path: String) throws -> String {
+    func string(_ table: TOML.Table, _ key: String, path: String) throws -> String {
         let value = try value(table, key, path: path)
-        guard let text = value.string else { throw fail(path, "must be a string, not \(describe(value.type))") }
+        guard case .string(let text) = value else { throw fail(path, "must be a string, not \(value.typeName)") }
         return text
     }
 
-    func optionalString(_ table: TOMLTable, _ key: String, path: String) throws -> String? {
+    func optionalString(_ table: TOML.Table, _ key: String, path: String) throws -> String? {
         guard table[key] != nil else { return nil }
         return try string(table, key, path: path)
     }
 
-    func integer(_ table: TOMLTable, _ key: String, path: String, range: ClosedRange<Int>) throws -> Int {
+    func integer(_ table: TOML.Table, _ key: String, path: String, range: ClosedRange<Int>) throws -> Int {
         let value = try value(table, key, path: path)
-        guard let number = value.int else { throw fail(path, "must be an integer, not \(describe(value.type))") }
+        guard case .integer(let number) = value else { throw fail(path, "must be an integer, not \(value.typeName)") }
         guard range.contains(number) else { throw fail(path, "is \(number), outside \(range.lowerBound)...\(range.upperBound)") }
         return number
     }
 
-    func optionalInteger(_ table: TOMLTable, _ key: String, path: String, range: ClosedRange<Int>) throws -> Int? {
+    func optionalInteger(_ table: TOML.Table, _ key: String, path: String, range: ClosedRange<Int>) throws -> Int? {
         guard table[key] != nil else { return nil }
         return try integer(table, key, path: path, range: range)
     }
 
-    func table(_ table: TOMLTable, _ key: String, path: String) throws -> TOMLTable {
+    func table(_ table: TOML.Table, _ key: String, path: String) throws -> TOML.Table {
         let value = try value(table, key, path: path)
-        guard let inner = value.table else { throw fail(path, "must be a table, not \(describe(value.type))") }
+        guard case .table(let inner) = value else { throw fail(path, "must be a table, not \(value.typeName)") }
         return inner
     }
 
-    func tables(_ table: TOMLTable, _ key: String, path: String) throws -> [TOMLTable] {
+    func tables(_ table: TOML.Table, _ key: String, path: String) throws -> [TOML.Table] {
         guard table[key] != nil else { return [] }
         let value = try value(table, key, path: path)
-        guard let array = value.array else { throw fail(path, "must be an array of tables, not \(describe(value.type))") }
-        var result: [TOMLTable] = []
-        for index in 0..<array.count {
-            guard let entry = array[index].table else { throw fail("\(path)[\(index)]", "must be a table") }
-            result.append(entry)
+        guard case .array(let array) = value else { throw fail(path, "must be an array of tables, not \(value.typeName)") }
+        return try array.enumerated().map { index, item in
+            guard case .table(let entry) = item else { throw fail("\(path)[\(index)]", "must be a table") }
+            return entry
         }
-        return result
     }
 
     /// A key in the Rust layout: a table `{ data = "<64 hex>" }`.
-    func key(_ table: TOMLTable, _ key: String, path: String) throws -> SecretKey {
+    func key(_ table: TOML.Table, _ key: String, path: String) throws -> SecretKey {
         let value = try value(table, key, path: path)
-        if value.type == .string {
+        if case .string = value {
             throw fail(path, "must be a table with a 'data' field ({ data = \"<64 hex characters>\" }), not a bare string")
         }
-        guard let keyTable = value.table else { throw fail(path, "must be a table, not \(describe(value.type))") }
+        guard case .table(let keyTable) = value else { throw fail(path, "must be a table, not \(value.typeName)") }
         let hex = try string(keyTable, "data", path: "\(path).data")
         guard hex.utf8.count == 64 else {
             throw fail("\(path).data", "must be 64 hex characters (32 bytes), got \(hex.utf8.count) characters")
@@ -107,20 +85,20 @@ struct TOMLReader {
         return secret
     }
 
-    func name(_ table: TOMLTable, _ key: String, path: String) throws -> String {
+    func name(_ table: TOML.Table, _ key: String, path: String) throws -> String {
         let text = try string(table, key, path: path)
         if let problem = Names.problem(withName: text) { throw fail(path, problem) }
         return text
     }
 
-    func zone(_ table: TOMLTable, _ key: String, path: String, default defaultZone: String?) throws -> String {
+    func zone(_ table: TOML.Table, _ key: String, path: String, default defaultZone: String?) throws -> String {
         if table[key] == nil, let defaultZone { return defaultZone }
         let text = try string(table, key, path: path)
         if let problem = Names.problem(withZone: text) { throw fail(path, problem) }
         return text
     }
 
-    func url(_ table: TOMLTable, _ key: String, path: String) throws -> WebSocketURL {
+    func url(_ table: TOML.Table, _ key: String, path: String) throws -> WebSocketURL {
         let text = try string(table, key, path: path)
         guard !text.isEmpty else { throw fail(path, "must not be empty") }
         do {
@@ -185,15 +163,18 @@ enum FileIO {
     }
 }
 
-extension TOMLTable {
-    /// TOML text in the layout `toml 0.9` writes: basic strings, no indentation, a final newline.
-    func renderedLikeRust() -> String {
-        convert(to: .toml, options: []) + "\n"
+extension TOML.Value {
+    /// A key in the Rust layout: a table `{ data = "<64 lowercase hex>" }`.
+    static func key(_ key: SecretKey) -> TOML.Value {
+        var table = TOML.Table()
+        table["data"] = .string(key.exposeHex())
+        return .table(table)
     }
 
-    static func keyTable(_ key: SecretKey) -> TOMLTable {
-        let table = TOMLTable()
-        table["data"] = key.exposeHex()
-        return table
+    /// A table with one entry.
+    static func single(_ key: String, _ value: TOML.Value) -> TOML.Value {
+        var table = TOML.Table()
+        table[key] = value
+        return .table(table)
     }
 }

@@ -60,7 +60,8 @@ extension Mesh {
                             waitForFrame = false
                         case .established(let session):
                             stepTimer.disarm()
-                            let connection = PeerConnection(session: session, outbound: outbound, channel: channel, maxFrameSize: options.maxFrameSize)
+                            let connection = PeerConnection(
+                                session: session, channel: channel, maxFrameSize: options.maxFrameSize, outboundBudget: options.outboundBufferSize)
                             try exchange.register(connection, claim: nil)
                             established = true
                             // The Rust client sends one KEEPALIVE right after the handshake; so do we.

@@ -237,7 +237,8 @@ extension Mesh {
                         case .established(let session):
                             context.timer.disarm()
                             context.admission.handshakeDone()
-                            let connection = PeerConnection(session: session, outbound: outbound, channel: channel, maxFrameSize: options.maxFrameSize)
+                            let connection = PeerConnection(
+                                session: session, channel: channel, maxFrameSize: options.maxFrameSize, outboundBudget: options.outboundBufferSize)
                             try exchange.register(connection, claim: claim)
                             claim = nil
                             await runSession(connection, frames: &frames)

@@ -74,7 +74,8 @@ extension Mesh {
                 case .ping, .pong:
                     continue
                 case .connectionClose:
-                    connection.markClosing(reason: PaddingtonError(.connectionClosed, "the peer closed the link"))
+                    // Answer once every frame already accepted has been written.
+                    connection.close(reason: PaddingtonError(.connectionClosed, "the peer closed the link"))
                     continue
                 default:
                     let error = PaddingtonError(.protocolViolation, "the peer sent a \(frame.opcode) frame; the protocol uses text frames only")

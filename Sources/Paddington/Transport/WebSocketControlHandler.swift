@@ -14,8 +14,14 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
+    /// Sent by the session once it owns the link: from then on a peer's Close is only forwarded; the
+    /// session answers it after every frame it accepted has been written.
+    struct SessionOwnsClose: Sendable {}
+
     private let isClient: Bool
     private var sentClose = false
+    private var receivedClose = false
+    private var sessionOwnsClose = false
 
     init(isClient: Bool) {
         self.isClient = isClient
@@ -29,15 +35,17 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
             context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())))
         case .connectionClose:
+            receivedClose = true
             context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)))
             if sentClose {
                 context.close(promise: nil)
-            } else {
+            } else if !sessionOwnsClose {
                 sentClose = true
                 var payload = frame.unmaskedData
                 let code = payload.readSlice(length: 2) ?? ByteBuffer()
                 let reply = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(), data: code)
-                context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in context.close(promise: nil) }
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in channel.close(promise: nil) }
             }
         default:
             if frame.maskKey != nil {
@@ -60,7 +68,8 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
             var data = context.channel.allocator.buffer(capacity: 2)
             data.write(webSocketErrorCode: error == .invalidFrameLength ? .messageTooLarge : .protocolError)
             let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(), data: data)
-            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
         } else {
             context.close(promise: nil)
         }
@@ -79,11 +88,32 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
                 return
             }
             sentClose = true
+            if receivedClose {
+                // Our answer to the peer's Close: the closing handshake is complete once it is out.
+                if isClient { frame.maskKey = maskKey() }
+                let channel = context.channel
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { result in
+                    promise?.completeWith(result)
+                    channel.close(promise: nil)
+                }
+                context.write(wrapOutboundOut(frame), promise: written)
+                return
+            }
         }
         if isClient {
             frame.maskKey = maskKey()
         }
         context.write(wrapOutboundOut(frame), promise: promise)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if event is SessionOwnsClose {
+            sessionOwnsClose = true
+            promise?.succeed()
+        } else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+        }
     }
 
     private func maskKey() -> WebSocketMaskingKey? {

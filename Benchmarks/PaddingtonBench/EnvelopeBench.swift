@@ -1,19 +1,10 @@
-// paddington-bench: measurements with a baseline taken in the same run.
-//
-//   swift run -c release paddington-bench [envelope] [--quick] [--json]
-//
-// `envelope`: the cost of the two-layer envelope (JSON string, 2 × HKDF-SHA512, 2 × XChaCha20-Poly1305,
-// 2 × hex) against the raw libsodium primitives alone, per payload size.
-import PaddingtonCrypto
-
+// The envelope micro-benchmark: the two-layer envelope (JSON string, 2 × HKDF-SHA512,
+// 2 × XChaCha20-Poly1305, 2 × hex) against the raw libsodium primitives alone, per payload size.
 #if canImport(Glibc)
 import Glibc
 #endif
+import PaddingtonCrypto
 
-let arguments = CommandLine.arguments.dropFirst()
-let quick = arguments.contains("--quick")
-let json = arguments.contains("--json")
-let scenarios = arguments.filter { !$0.hasPrefix("--") }
 
 /// Median nanoseconds per call of `body`, over `repetitions` runs of at least `minimum` each.
 func measure(minimum: Duration, repetitions: Int, _ body: () -> Void) -> Double {
@@ -37,7 +28,7 @@ func measure(minimum: Duration, repetitions: Int, _ body: () -> Void) -> Double 
     return samples[samples.count / 2]
 }
 
-struct Row {
+struct EnvelopeRow {
     var size: Int
     var direction: String
     var envelopeNs: Double
@@ -48,12 +39,12 @@ struct Row {
     var megabytesPerSecond: Double { Double(size) * messagesPerSecond / 1e6 }
 }
 
-func envelopeScenario() -> [Row] {
+func envelopeScenario(quick: Bool) -> [EnvelopeRow] {
     let keys = EnvelopeKeys.generate()
     let salts = ConnectionSalts.generate()
     let minimum: Duration = quick ? .milliseconds(20) : .milliseconds(300)
     let repetitions = quick ? 1 : 5
-    var rows: [Row] = []
+    var rows: [EnvelopeRow] = []
     var derived = [UInt8](repeating: 0, count: 64)
     var random = [UInt8](repeating: 0, count: 112)
 
@@ -133,8 +124,8 @@ func envelopeScenario() -> [Row] {
                                 }
                             }
                         }
-                        rows.append(Row(size: size, direction: "encode", envelopeNs: encode, primitivesNs: sealPrimitives))
-                        rows.append(Row(size: size, direction: "decode", envelopeNs: decode, primitivesNs: openPrimitives))
+                        rows.append(EnvelopeRow(size: size, direction: "encode", envelopeNs: encode, primitivesNs: sealPrimitives))
+                        rows.append(EnvelopeRow(size: size, direction: "decode", envelopeNs: decode, primitivesNs: openPrimitives))
                     }
                 }
             }
@@ -165,8 +156,8 @@ func fixed(_ value: Double, _ digits: Int) -> String {
     return text
 }
 
-if scenarios.isEmpty || scenarios.contains("envelope") {
-    let rows = envelopeScenario()
+func runEnvelope(quick: Bool, json: Bool) {
+    let rows = envelopeScenario(quick: quick)
     if json {
         let items = rows.map { row in
             "{\"scenario\":\"envelope\",\"size\":\(row.size),\"direction\":\"\(row.direction)\",\"envelope_ns\":\(fixed(row.envelopeNs, 1)),"
@@ -187,7 +178,7 @@ if scenarios.isEmpty || scenarios.contains("envelope") {
     }
 }
 
-if scenarios.contains("components") {
+func runComponents(quick: Bool) {
     // Where the envelope's own time goes for a 64 KiB payload: the pieces it adds to the primitives.
     let minimum: Duration = quick ? .milliseconds(20) : .milliseconds(300)
     let payload = String(repeating: "x", count: 64 * 1024)

@@ -1,0 +1,170 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+import Paddington
+
+/// Idle peers held by one server process: the clients run in a child process (this binary, in a
+/// hidden mode), so the server's resident memory is measured alone.
+func meshPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double) {
+    var serverConfig = try ServiceConfiguration(name: "server", url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+    let anywhere = try IPAllowance(parsing: "127.0.0.1")
+    var lines: [String] = []
+    for n in 0..<count {
+        let invitation = try serverConfig.addClient("peer\(n)", allowing: anywhere)
+        lines.append("peer\(n) \(invitation.keys.inner.exposeHex()) \(invitation.keys.outer.exposeHex())")
+    }
+    var options = MeshConfiguration()
+    options.maxConnectionsPerAddress = count * 2
+    options.maxPendingHandshakes = count * 2
+    let server = Mesh(configuration: serverConfig, options: options, logger: quietLogger())
+    let connected = Latch()
+    connected.reset(target: count)
+    let serverTask = Task { try? await server.run() }
+    let events = Task { for await event in server.events { if case .peerConnected = event { connected.increment() } } }
+    let port = try await server.listeningPort()
+    let spec = FileManager.default.temporaryDirectory.appendingPathComponent("paddington-bench-peers-\(getpid())")
+    // The keys go to the child through a private file, removed at once.
+    let descriptor = open(spec.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard descriptor >= 0 else { throw BenchError("cannot write \(spec.path)") }
+    let text = Array((["\(port)"] + lines).joined(separator: "\n").utf8)
+    _ = text.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    close(descriptor)
+    defer { try? FileManager.default.removeItem(at: spec) }
+
+    try await Task.sleep(for: .milliseconds(300))
+    let before = residentBytes()
+    let child = try startChild(["mesh-peers-child", spec.path])
+    let start = ContinuousClock.now
+    await connected.wait()
+    let connectSeconds = seconds(ContinuousClock.now - start)
+    try await Task.sleep(for: .milliseconds(500))
+    let after = residentBytes()
+
+    // One message to each peer; the child prints a line when it has them all.
+    let fanOut = ContinuousClock.now
+    try await withThrowingDiscardingTaskGroup { group in
+        for n in 0..<count { group.addTask { try await server.send("hello", to: "peer\(n)") } }
+    }
+    try await child.waitForLine("received \(count)")
+    let fanOutMs = seconds(ContinuousClock.now - fanOut) * 1000
+    child.stop()
+    server.shutdown()
+    await serverTask.value
+    await events.value
+    return (Double(after - before) / Double(count), fanOutMs, connectSeconds)
+}
+
+/// The child side: one Mesh per peer, each dialling the server; prints `received N` when every peer
+/// has had a message.
+func meshPeersChild(specPath: String) async throws {
+    let text = try String(contentsOfFile: specPath, encoding: .utf8)
+    var lines = text.split(separator: "\n").map(String.init)
+    guard let port = Int(lines.removeFirst()) else { throw BenchError("bad spec") }
+    let received = Latch()
+    received.reset(target: lines.count)
+    var meshes: [Mesh] = []
+    for line in lines {
+        let parts = line.split(separator: " ").map(String.init)
+        let keys = EnvelopeKeys(inner: try SecretKey(hex: parts[1]), outer: try SecretKey(hex: parts[2]))
+        var config = try ServiceConfiguration(name: parts[0], port: 0)
+        try config.addServer(try Invitation(name: "server", url: "ws://127.0.0.1:\(port)/", zone: "default", keys: keys))
+        let mesh = Mesh(configuration: config, logger: quietLogger())
+        mesh.onMessage { _, _ in received.increment() }
+        meshes.append(mesh)
+    }
+    try await withThrowingDiscardingTaskGroup { group in
+        for mesh in meshes { group.addTask { try await mesh.run() } }
+        await received.wait()
+        print("received \(lines.count)")
+        fflush(nil)
+        // Stay connected until the parent stops us.
+        try await Task.sleep(for: .seconds(600))
+    }
+}
+
+/// The same with plain WebSocket connections.
+func plainPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Double) {
+    let writers = NIOLockedValueBox<[NIOAsyncChannelOutboundWriter<WebSocketFrame>]>([])
+    let connected = Latch()
+    connected.reset(target: count)
+    let server = try await PlainWebSocket.Server { data, outbound in
+        if String(buffer: data) == "hello" {
+            writers.withLockedValue { $0.append(outbound) }
+            connected.increment()
+        }
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let before = residentBytes()
+    let child = try startChild(["plain-peers-child", "\(server.port)", "\(count)"])
+    await connected.wait()
+    try await Task.sleep(for: .milliseconds(500))
+    let after = residentBytes()
+    let fanOut = ContinuousClock.now
+    for writer in writers.withLockedValue({ $0 }) {
+        try await writer.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "hello")))
+    }
+    try await child.waitForLine("received \(count)")
+    let fanOutMs = seconds(ContinuousClock.now - fanOut) * 1000
+    child.stop()
+    await server.close()
+    return (Double(after - before) / Double(count), fanOutMs)
+}
+
+func plainPeersChild(port: Int, count: Int) async throws {
+    let received = Latch()
+    received.reset(target: count)
+    try await withThrowingDiscardingTaskGroup { group in
+        for _ in 0..<count {
+            group.addTask {
+                let connection = try await PlainWebSocket.connect(port: port)
+                try await connection.executeThenClose { inbound, outbound in
+                    try await outbound.write(PlainWebSocket.clientFrame(ByteBuffer(string: "hello")))
+                    for try await frame in inbound where frame.opcode == .text {
+                        received.increment()
+                    }
+                }
+            }
+        }
+        await received.wait()
+        print("received \(count)")
+        fflush(nil)
+        try await Task.sleep(for: .seconds(600))
+    }
+}
+
+/// This binary, started again in a child mode, with its output watched.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    private let output = NIOLockedValueBox("")
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        let output = self.output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.withLockedValue { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+        try process.run()
+    }
+
+    func waitForLine(_ text: String, timeout: Duration = .seconds(120)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if output.withLockedValue({ $0.contains(text) }) { return }
+            guard process.isRunning else { throw BenchError("the child exited: \(output.withLockedValue { $0 })") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw BenchError("no '\(text)' from the child")
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
+
+func startChild(_ arguments: [String]) throws -> Child { try Child(arguments) }
