@@ -71,6 +71,9 @@ func quietLogger() -> Logger {
     return logger
 }
 
+@_silgen_name("malloc_trim")
+private func mallocTrim(_ pad: Int) -> Int32
+
 /// CPU seconds (user + system) of this process so far.
 func cpuSeconds() -> Double {
     var usage = rusage()
@@ -79,8 +82,10 @@ func cpuSeconds() -> Double {
         + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }
 
-/// Resident memory of this process in bytes (from /proc/self/statm).
+/// Resident memory of this process in bytes (from /proc/self/statm), after returning free heap
+/// pages to the system so that memory freed by earlier scenarios does not hide new allocations.
 func residentBytes() -> Int {
+    _ = mallocTrim(0)
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }

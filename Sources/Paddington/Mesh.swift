@@ -178,10 +178,14 @@ public actor Mesh: Service {
         for connection in connections {
             connection.close(reason: PaddingtonError(.shutdown, "the service is shutting down"))
         }
-        // Let the session loops see their links close and finish their handlers.
-        let deadline = ContinuousClock.now + options.shutdownTimeout
-        while !exchange.allConnections.isEmpty, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        // Let the session loops see their links close and finish their handlers, within the timeout.
+        let exchange = self.exchange
+        let timeout = options.shutdownTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await exchange.waitUntilNoConnections() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
         }
         for connection in exchange.allConnections {
             connection.abort(reason: PaddingtonError(.shutdown, "shutdown timeout"))

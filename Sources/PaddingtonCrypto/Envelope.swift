@@ -147,11 +147,16 @@ public enum Envelope {
                 if let bad = Hex.decode(UnsafeRawBufferPointer(rebasing: frame[infoHexCount...]), into: sealed) {
                     throw nonHex(at: infoHexCount + bad, in: frame)
                 }
-                return try withDerivedKeys(keys: keys, salts: salts, infos: UnsafeRawBufferPointer(infos)) { kin, kout in
-                    guard Sodium.open(key: kout, sealed: UnsafeRawBufferPointer(sealed), output: plain) else {
-                        throw PaddingtonError(.decryptionFailed, "outer layer did not verify (wrong keys, wrong salts or tampered frame)")
-                    }
-                    return try openInner(UnsafeRawBufferPointer(plain), key: kin, scratch: sealed)
+                // The outer key first: a frame under other keys (trial decryption on the server tries
+                // every candidate) fails after one HKDF, not two.
+                let outerOK = withDerivedKey(keys.outer, salt: salts.outer, info: UnsafeRawBufferPointer(rebasing: infos[32..<64])) { kout in
+                    Sodium.open(key: kout, sealed: UnsafeRawBufferPointer(sealed), output: plain)
+                }
+                guard outerOK else {
+                    throw PaddingtonError(.decryptionFailed, "outer layer did not verify (wrong keys, wrong salts or tampered frame)")
+                }
+                return try withDerivedKey(keys.inner, salt: salts.inner, info: UnsafeRawBufferPointer(rebasing: infos[0..<32])) { kin in
+                    try openInner(UnsafeRawBufferPointer(plain), key: kin, scratch: sealed)
                 }
             }()
         }
@@ -223,6 +228,24 @@ public enum Envelope {
         let byte = frame[offset]
         let what = byte < 0x80 ? "non-hex character" : "non-ASCII byte 0x\(String(byte, radix: 16))"
         return PaddingtonError(.malformedFrame, "frame has a \(what) at offset \(offset)")
+    }
+
+    /// Derives one layer's key for one frame into a temporary buffer that is zeroed afterwards.
+    private static func withDerivedKey<R>(
+        _ key: SecretKey,
+        salt: [UInt8],
+        info: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawPointer) throws -> R
+    ) rethrows -> R {
+        try withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { derived in
+            defer { Sodium.memzero(derived) }
+            key.withUnsafeBytes { ikm in
+                salt.withUnsafeBytes { salt in
+                    Sodium.hkdfSHA512(ikm: ikm, salt: salt, info: info, output: derived.baseAddress!)
+                }
+            }
+            return try body(UnsafeRawPointer(derived.baseAddress!))
+        }
     }
 
     /// Derives `kin` and `kout` for one frame into a temporary buffer that is zeroed afterwards.

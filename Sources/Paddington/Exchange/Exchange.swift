@@ -26,6 +26,22 @@ final class Exchange: Sendable {
         var perAddress: [IPAddress: Int] = [:]
         var nextToken: UInt64 = 0
         var shuttingDown = false
+        var emptyWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// The client that last authenticated from each address (bounded; cleared when full).
+        var lastClient: [IPAddress: PeerID] = [:]
+    }
+
+    static let lastClientCapacity = 65_536
+
+    func lastClient(from address: IPAddress) -> PeerID? {
+        state.withLockedValue { $0.lastClient[address] }
+    }
+
+    func authenticated(_ peer: PeerID, from address: IPAddress) {
+        state.withLockedValue { state in
+            if state.lastClient.count >= Self.lastClientCapacity { state.lastClient.removeAll() }
+            state.lastClient[address] = peer
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -137,10 +153,36 @@ final class Exchange: Sendable {
     }
 
     func unregister(_ connection: PeerConnection) {
-        state.withLockedValue { state in
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             if case .connected(let held)? = state.slots[connection.id], held === connection {
                 state.slots[connection.id] = nil
             }
+            guard !state.slots.values.contains(where: { if case .connected = $0 { return true } else { return false } }) else { return [] }
+            defer { state.emptyWaiters = [:] }
+            return Array(state.emptyWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns when no connection is registered, or when the task is cancelled (shutdown races it
+    /// against its timeout).
+    func waitUntilNoConnections() async {
+        let id = state.withLockedValue { state -> UInt64 in
+            state.nextToken += 1
+            return state.nextToken
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLockedValue { state -> Bool in
+                    if Task.isCancelled { return true }
+                    if !state.slots.values.contains(where: { if case .connected = $0 { return true } else { return false } }) { return true }
+                    state.emptyWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLockedValue { $0.emptyWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 

@@ -1,7 +1,8 @@
 /// The accepting side of the handshake, as a pure state machine: events in, actions out.
 ///
-/// The driver has already checked the source address and passes only the clients it allows
-/// (`candidates`), with the raw (still masked) salts from the upgrade headers.
+/// The driver passes the configured clients and the connection's source address; only clients
+/// allowed from that address are tried. The clients array is the configuration's own (shared, not
+/// copied per connection), which keeps idle connections small when there are many clients.
 ///
 /// 1. Frame 1 is trial-decrypted with each candidate's keys and unmasked salts; the first that opens wins.
 /// 2. Frame 2 returns `Handshake{SK_in}` under `(PSK_inner, SK_out)`.
@@ -19,17 +20,23 @@ package struct ServerHandshake {
 
     private(set) var state: State = .awaitingHello
     let localName: String
-    let candidates: [ClientEntry]
+    let clients: [ClientEntry]
+    let address: IPAddress?
+    /// Tried first: the client that last authenticated from this address (reconnects are then O(1)).
+    let preferred: PeerID?
     let maskedSalts: ConnectionSalts
     let identity: EngineIdentity
     let sessionInnerKey: SecretKey
     private var salts: ConnectionSalts?
     private var sessionKeys: EnvelopeKeys?
 
-    package init(localName: String, candidates: [ClientEntry], maskedSalts: ConnectionSalts, identity: EngineIdentity,
-         sessionInnerKey: SecretKey = .generate()) {
+    /// - Parameter address: the connection's source address; nil tries every client.
+    package init(localName: String, candidates clients: [ClientEntry], address: IPAddress? = nil, preferred: PeerID? = nil,
+         maskedSalts: ConnectionSalts, identity: EngineIdentity, sessionInnerKey: SecretKey = .generate()) {
         self.localName = localName
-        self.candidates = candidates
+        self.clients = clients
+        self.address = address
+        self.preferred = preferred
         self.maskedSalts = maskedSalts
         self.identity = identity
         self.sessionInnerKey = sessionInnerKey
@@ -108,7 +115,11 @@ package struct ServerHandshake {
 
     private mutating func receiveHello(_ frame: [UInt8]) -> [HandshakeAction] {
         var lastError: PaddingtonError?
-        for client in candidates {
+        var tried: [String] = []
+        let first = preferred.flatMap { peer in clients.firstIndex { $0.name == peer.name && $0.zone == peer.zone } }
+        let order = (first.map { [$0] } ?? []) + clients.indices.filter { $0 != first }
+        for client in order.map({ clients[$0] }) where address.map(client.allowance.allows) ?? true {
+            tried.append("\(client.name)@\(client.zone)")
             let salts = ConnectionSalts.unmask(maskedSalts, keys: client.keys)
             do {
                 let json = try Envelope.open(frame, keys: client.keys, salts: salts)
@@ -130,9 +141,9 @@ package struct ServerHandshake {
         if let lastError, lastError.code == .protocolViolation {
             return [fail(PaddingtonError(.protocolViolation, "frame 1 decrypted but is not a Handshake: \(lastError.message)"))]
         }
-        let names = candidates.map { "\($0.name)@\($0.zone)" }.joined(separator: ", ")
+        let names = tried.count <= 8 ? tried.joined(separator: ", ") : tried.prefix(8).joined(separator: ", ") + ", …"
         return [fail(PaddingtonError(.authenticationFailed,
-            "frame 1 did not decrypt with the keys of any client allowed from this address (\(candidates.count) tried: \(names))"))]
+            "frame 1 did not decrypt with the keys of any client allowed from this address (\(tried.count) tried: \(names))"))]
     }
 
     private func open(_ frame: [UInt8], step: String) throws -> [UInt8] {

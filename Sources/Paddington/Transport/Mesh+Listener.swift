@@ -30,7 +30,7 @@ final class UpgradeErrorObserver: ChannelInboundHandler, RemovableChannelHandler
 /// What the pre-upgrade checks learnt about an inbound connection.
 struct InboundContext: Sendable {
     var address: String
-    var candidates: [ClientEntry]
+    var ip: IPAddress
     var maskedSalts: ConnectionSalts
     var timer: StepTimer
     var admission: Admission
@@ -104,7 +104,7 @@ extension Mesh {
         channel.closeFuture.whenComplete { _ in admission.closed() }
         let timer = StepTimer(channel: channel)
         timer.arm(options.handshakeTimeout)
-        let candidates = clients.filter { $0.allowance.allows(address) }
+        let allowed = clients.contains { $0.allowance.allows(address) }
 
         @Sendable func salts(_ head: HTTPRequestHead) -> ConnectionSalts? {
             let inner = head.headers.first(name: ConnectionSalts.innerHeaderName)
@@ -118,7 +118,7 @@ extension Mesh {
             maxFrameSize: options.maxFrameSize,
             enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
-                guard !candidates.isEmpty, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                guard allowed, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                 return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
             },
             upgradePipelineHandler: { channel, head in
@@ -131,7 +131,7 @@ extension Mesh {
                     ])
                     let ws = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
                     let context = InboundContext(
-                        address: ipText, candidates: candidates, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
+                        address: ipText, ip: address, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
                         timer: timer, admission: admission)
                     return .websocket(ws, context)
                 }
@@ -142,7 +142,7 @@ extension Mesh {
             notUpgradingCompletionHandler: { channel in
                 let error: PaddingtonError
                 let status: HTTPResponseStatus
-                if candidates.isEmpty {
+                if !allowed {
                     error = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(ipText)")
                     status = .forbidden
                 } else {
@@ -203,8 +203,8 @@ extension Mesh {
             try await ws.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
                 var machine = ServerHandshake(
-                    localName: configuration.name, candidates: context.candidates, maskedSalts: context.maskedSalts,
-                    identity: options.identity)
+                    localName: configuration.name, candidates: configuration.clients, address: context.ip,
+                    preferred: exchange.lastClient(from: context.ip), maskedSalts: context.maskedSalts, identity: options.identity)
                 var claim: UInt64?
                 var inStandby = false
                 defer {
@@ -237,6 +237,7 @@ extension Mesh {
                         case .established(let session):
                             context.timer.disarm()
                             context.admission.handshakeDone()
+                            exchange.authenticated(PeerID(name: session.peerName, zone: session.zone), from: context.ip)
                             let connection = PeerConnection(
                                 session: session, channel: channel, maxFrameSize: options.maxFrameSize, outboundBudget: options.outboundBufferSize)
                             try exchange.register(connection, claim: claim)

@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+
+/// The benchmark binary with tiny counts, so that it keeps working. No figure is checked here:
+/// speed is measured by running the benchmark, not by tests.
+@Suite("Benchmark smoke")
+struct BenchmarkSmokeTests {
+    @Test("every scenario runs and reports JSON")
+    func smoke() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let child = try ChildProcess("paddington-bench", [
+            "oneway", "echo", "large", "latency", "handshakes", "reconnect", "peers", "--quick", "--json",
+        ], in: folder)
+        let status = await child.waitForExit(timeout: .seconds(240))
+        #expect(status == 0, "\(child.stderr.suffix(2000))")
+        let data = Data(child.stdout.utf8)
+        let figures = try JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+        let scenarios = Set((figures ?? []).compactMap { $0["scenario"] as? String })
+        #expect(scenarios.count >= 8, "\(child.stdout.suffix(1000))")
+        #expect((figures ?? []).allSatisfy { ($0["value"] as? Double).map { $0.isFinite } ?? false })
+    }
+}
