@@ -100,32 +100,8 @@ struct TOMLTests {
 
     @Test("a service configuration renders in the Rust crate's layout, field order included")
     func rustConfigurationLayout() throws {
-        let key = String(repeating: "ab", count: 32)
-        let expected = """
-            name = "echo-server"
-            url = "ws://localhost:6501/"
-            ip = "127.0.0.1"
-            port = 6501
-            heathcheck_port = 8080
-            servers = []
-
-            [[clients]]
-            name = "echo-client"
-            zone = "default"
-
-            [clients.ip]
-            Range = "0.0.0.0/0"
-
-            [clients.inner_key]
-            data = "\(key)"
-
-            [clients.outer_key]
-            data = "\(key)"
-
-            [encryption.Environment]
-            key = "OPENPORTAL_KEY"
-
-            """
+        // The spec's example (§2.1), byte for byte, with a final line break as toml-rs writes it.
+        let expected = ServiceConfigurationTests.rustText + "\n"
         let config = try ServiceConfiguration.parse(expected)
         #expect(config.rendered() == expected)
     }
