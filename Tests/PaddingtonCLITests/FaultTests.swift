@@ -86,7 +86,7 @@ struct FaultTests {
         _ = await server.waitForExit()
     }
 
-    @Test("a peer paused past the idle limit is declared dead, and the link comes back after it resumes")
+    @Test("a peer paused past the idle limit (3 s) is declared dead, and the link comes back after it resumes")
     func pausedPeer() async throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -94,7 +94,7 @@ struct FaultTests {
         let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
         let server = Mesh(
             configuration: serverConfig,
-            options: MeshConfiguration(idleTimeout: .milliseconds(1500), keepaliveInterval: .milliseconds(300)),
+            options: MeshConfiguration(idleTimeout: .seconds(3), keepaliveInterval: .milliseconds(300)),
             logger: Self.quietLogger())
         let log = NIOLockedValueBox<[MeshEvent]>([])
         let running = Task { try await server.run() }
@@ -124,7 +124,7 @@ struct FaultTests {
         let timedOut: (MeshEvent) -> Bool = { if case .peerDisconnected(_, let reason) = $0 { reason.code == .timeout } else { false } }
         #expect(await waitFor("connection", connected, atLeast: 1))
         // Alive and idle: keepalives hold the link well past the idle limit.
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Task.sleep(for: .seconds(4))
         #expect(count(timedOut) == 0)
 
         client.kill(SIGSTOP)
