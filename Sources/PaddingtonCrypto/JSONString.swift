@@ -38,18 +38,6 @@ public enum JSONString {
         }
     }
 
-    /// The number of bytes the literal for `utf8` takes.
-    public static func encodedCount(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
-        var count = 2 + utf8.count
-        for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-            switch byte {
-            case 0x22, 0x5C, 0x08, 0x0C, 0x0A, 0x0D, 0x09: count += 1
-            default: count += 5
-            }
-        }
-        return count
-    }
-
     private static func appendEscape(_ byte: UInt8, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\\"))
         switch byte {

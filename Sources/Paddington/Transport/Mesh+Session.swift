@@ -167,9 +167,6 @@ extension Mesh {
             return PaddingtonError(.timeout, "\(step) took longer than \(options.handshakeTimeout)")
         }
         if let error = error as? PaddingtonError { return error }
-        if error is ChannelError || error is IOError {
-            return PaddingtonError(.transport, "\(step) failed", cause: error)
-        }
         return PaddingtonError(.transport, "\(step) failed", cause: error)
     }
 }

@@ -85,8 +85,6 @@ final class PeerConnection: Sendable {
         channel.triggerUserOutboundEvent(WebSocketControlHandler.SessionOwnsClose(), promise: nil)
     }
 
-    var remoteAddress: String { channel.remoteAddress?.description ?? "unknown" }
-
     /// Seals and hands over one payload. Returns once the link has accepted the frame.
     func send(_ payload: String) async throws {
         guard !payload.isEmpty else {
