@@ -15,6 +15,7 @@ struct DeliveryTests {
         try await client.recorder.wait(for: "connected") { $0.isConnected }
 
         var acknowledged: [String] = []
+        var events: [String] = []  // closes and failed sends, for the failure message
         var failures = 0
         var cycles = 0
         var closing = false
@@ -30,6 +31,7 @@ struct DeliveryTests {
                 let link = server.mesh.exchange.connection(for: PeerID(name: "client")), link.closeReason == nil
             {
                 server.mesh.disconnect("client")
+                events.append("close before m\(n)")
                 closing = true
             }
             await Task.yield()
@@ -39,6 +41,7 @@ struct DeliveryTests {
             } catch let error as PaddingtonError {
                 #expect([.peerNotConnected, .connectionClosed].contains(error.code), "\(error)")
                 failures += 1
+                if failures <= 3 || closing { events.append("m\(n) threw") }
                 if closing {
                     closing = false
                     cycles += 1
@@ -49,10 +52,56 @@ struct DeliveryTests {
         #expect(cycles == 3)
         #expect(failures >= 3)
         #expect(acknowledged.count >= target)
-        try await inbox.wait(count: acknowledged.count)
+        try? await inbox.wait(count: acknowledged.count)
         try await Task.sleep(for: .milliseconds(200))
-        #expect(inbox.all.map(\.payload) == acknowledged)
+        let received = inbox.all.map(\.payload)
+        let missing = Set(acknowledged).subtracting(received)
+        #expect(missing.isEmpty, "acknowledged but never received: \(acknowledged.filter(missing.contains)); \(events)")
+        #expect(received == acknowledged)
         #expect(server.recorder.count(\.isDisconnected) >= 3)
+        await client.stop()
+        await server.stop()
+    }
+
+    @Test("links closed by the server as soon as they are established: every send that returned arrived")
+    func closedOnArrival() async throws {
+        var serverConfig = try serverConfiguration()
+        let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        let inbox = Inbox()
+        let server = RunningMesh(serverConfig) { mesh in mesh.onMessage { message, _ in inbox.append(message) } }
+        let port = try await server.mesh.listeningPort()
+        var options = fastOptions()
+        options.reconnect = ReconnectPolicy(initialDelay: .milliseconds(10), maximumDelay: .milliseconds(20))
+        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port), options: options)
+
+        // The server closes each link the moment it registers it, so its Close can reach the client
+        // together with the last handshake frame, before the client's session exists. The client sends
+        // all the while; what it accepts in that window must still arrive.
+        var acknowledged: [String] = []
+        var closes = 0
+        var n = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while closes < 20, ContinuousClock.now < deadline {
+            if let link = server.mesh.exchange.connection(for: PeerID(name: "client")), link.closeReason == nil {
+                server.mesh.disconnect("client")
+                closes += 1
+            }
+            n += 1
+            do {
+                try await client.mesh.send("m\(n)", to: "server")
+                acknowledged.append("m\(n)")
+            } catch let error as PaddingtonError {
+                #expect([.peerNotConnected, .connectionClosed].contains(error.code), "\(error)")
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        #expect(closes == 20)
+        try? await inbox.wait(count: acknowledged.count)
+        try await Task.sleep(for: .milliseconds(200))
+        let received = inbox.all.map(\.payload)
+        let missing = Set(acknowledged).subtracting(received)
+        #expect(missing.isEmpty, "acknowledged but never received: \(acknowledged.filter(missing.contains))")
+        #expect(received == acknowledged)
         await client.stop()
         await server.stop()
     }

@@ -76,7 +76,7 @@ extension Mesh {
                     }
                     if waitForFrame {
                         stepTimer.arm(options.handshakeTimeout)
-                        actions = machine.receive(try await nextHandshakeFrame(&frames, timer: stepTimer))
+                        actions = machine.receive(try await nextHandshakeFrame(&frames, timer: stepTimer, channel: channel))
                     }
                 }
             }

@@ -212,7 +212,7 @@ extension Mesh {
                     if inStandby, let peer { exchange.leaveStandby(peer) }
                 }
                 context.timer.arm(options.handshakeTimeout)
-                var actions = machine.receive(try await nextHandshakeFrame(&frames, timer: context.timer))
+                var actions = machine.receive(try await nextHandshakeFrame(&frames, timer: context.timer, channel: channel))
                 while true {
                     var next: [HandshakeAction] = []
                     for action in actions {
@@ -251,7 +251,7 @@ extension Mesh {
                     if next.isEmpty {
                         if peer == nil, let client = machine.authenticatedClient { peer = PeerID(name: client.name, zone: client.zone) }
                         context.timer.arm(options.handshakeTimeout)
-                        next = machine.receive(try await nextHandshakeFrame(&frames, timer: context.timer))
+                        next = machine.receive(try await nextHandshakeFrame(&frames, timer: context.timer, channel: channel))
                     }
                     actions = next
                 }

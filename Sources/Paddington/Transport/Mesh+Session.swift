@@ -126,10 +126,12 @@ extension Mesh {
         }
     }
 
-    /// The next handshake frame's bytes. Control frames and binary frames break the protocol here.
+    /// The next handshake frame's bytes. A Close is answered and ends the handshake; other control
+    /// frames and binary frames break the protocol here.
     nonisolated func nextHandshakeFrame(
         _ frames: inout NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator,
-        timer: StepTimer
+        timer: StepTimer,
+        channel: any Channel
     ) async throws -> [UInt8] {
         let frame: WebSocketFrame?
         do {
@@ -141,6 +143,12 @@ extension Mesh {
         guard let frame else {
             if timer.fired { throw PaddingtonError(.timeout, "no handshake frame within \(options.handshakeTimeout)") }
             throw PaddingtonError(.connectionClosed, "the peer closed the connection during the handshake")
+        }
+        if frame.opcode == .connectionClose {
+            var code = frame.data
+            let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: code.readSlice(length: 2) ?? ByteBuffer())
+            channel.writeAndFlush(reply, promise: nil)
+            throw PaddingtonError(.connectionClosed, "the peer closed the link during the handshake")
         }
         guard frame.opcode == .text else {
             throw PaddingtonError(.protocolViolation, "expected a text frame in the handshake, got a \(frame.opcode) frame")

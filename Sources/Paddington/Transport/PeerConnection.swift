@@ -81,8 +81,6 @@ final class PeerConnection: Sendable {
         self.maxFrameSize = maxFrameSize
         self.outboundBudget = outboundBudget
         activity = NIOLockedValueBox((.now(), .now()))
-        // From now on the session, not the control handler, answers a peer's Close.
-        channel.triggerUserOutboundEvent(WebSocketControlHandler.SessionOwnsClose(), promise: nil)
     }
 
     /// Seals and hands over one payload. Returns once the link has accepted the frame.

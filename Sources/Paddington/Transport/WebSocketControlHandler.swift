@@ -3,8 +3,11 @@ import NIOWebSocket
 
 /// Handles the WebSocket control plane below the async session code.
 ///
-/// * Answers Ping with Pong and echoes a peer's Close before closing, so the session code never has to.
-///   After a Close has been sent, data frames are refused (their writes fail).
+/// * Answers Ping with Pong.
+/// * Forwards a peer's Close without answering it: the async side answers (the handshake at once, a
+///   session once every frame it accepted has been written), so no frame can be accepted after a Close
+///   this handler sent on its own. Once Closes went both ways, it closes the channel. After a Close has
+///   been sent, data frames are refused (their writes fail).
 /// * Unmasks inbound data frames, and masks every outbound frame when this side dialled (RFC 6455
 ///   requires client frames to be masked; plain NIO does not do it).
 /// * Forwards every inbound frame (control frames included) so the session can track liveness.
@@ -14,14 +17,9 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    /// Sent by the session once it owns the link: from then on a peer's Close is only forwarded; the
-    /// session answers it after every frame it accepted has been written.
-    struct SessionOwnsClose: Sendable {}
-
     private let isClient: Bool
     private var sentClose = false
     private var receivedClose = false
-    private var sessionOwnsClose = false
 
     init(isClient: Bool) {
         self.isClient = isClient
@@ -39,13 +37,6 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
             context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)))
             if sentClose {
                 context.close(promise: nil)
-            } else if !sessionOwnsClose {
-                sentClose = true
-                var payload = frame.unmaskedData
-                let code = payload.readSlice(length: 2) ?? ByteBuffer()
-                let reply = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(), data: code)
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in channel.close(promise: nil) }
             }
         default:
             if frame.maskKey != nil {
@@ -105,15 +96,6 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
             frame.maskKey = maskKey()
         }
         context.write(wrapOutboundOut(frame), promise: promise)
-    }
-
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        if event is SessionOwnsClose {
-            sessionOwnsClose = true
-            promise?.succeed()
-        } else {
-            context.triggerUserOutboundEvent(event, promise: promise)
-        }
     }
 
     private func maskKey() -> WebSocketMaskingKey? {
