@@ -2,9 +2,8 @@
 # The whole check, as CI runs it:
 #   1. build everything and run the test suite (unit, loopback, multi-process);
 #   2. a fuzzing smoke: 20 s per libFuzzer target from the committed corpus (scripts/fuzz.sh);
-#   3. the test suite again under AddressSanitizer (scripts/sanitizers.sh address).
-# About 6 minutes on 2 cores. `scripts/test.sh --quick` stops after step 1 (about 1 minute).
-# ThreadSanitizer is not a CI step: see docs/security.md (one intermittent report, not yet resolved).
+#   3. the test suite again under AddressSanitizer, then under ThreadSanitizer (scripts/sanitizers.sh).
+# `scripts/test.sh --quick` stops after step 1 (about 1 minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -14,4 +13,4 @@ if [ "${1:-}" = "--quick" ]; then
     exit 0
 fi
 ./scripts/fuzz.sh "${PADDINGTON_FUZZ_SECONDS:-20}"
-./scripts/sanitizers.sh address
+./scripts/sanitizers.sh address thread

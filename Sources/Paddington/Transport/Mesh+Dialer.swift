@@ -38,7 +38,10 @@ extension Mesh {
                     "\(server.url) needs TLS, which swift-paddington does not speak yet; dial the server's plain ws:// port or a local TLS proxy")
             }
             let upgrade = try await connect(server, headers: machine.upgradeHeaders)
-            guard case .websocket(let ws, let stepTimer) = try await upgrade.get() else {
+            handOffFromEventLoop()
+            let upgraded = try await upgrade.get()
+            handOffFromEventLoop()
+            guard case .websocket(let ws, let stepTimer) = upgraded else {
                 throw PaddingtonError(.ipNotAllowed, "\(address) refused the WebSocket upgrade (this address may not be allowed, or the headers were refused)")
             }
             timer = stepTimer

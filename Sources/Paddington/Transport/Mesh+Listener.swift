@@ -51,6 +51,7 @@ extension Mesh {
                 try await withThrowingDiscardingTaskGroup { group in
                     try await server.executeThenClose { inbound in
                         for try await upgrade in inbound {
+                            handOffFromEventLoop()
                             group.addTask { await self.handleInbound(upgrade) }
                         }
                     }
@@ -182,6 +183,7 @@ extension Mesh {
         let result: InboundUpgrade
         do {
             result = try await upgrade.get()
+            handOffFromEventLoop()
         } catch {
             // Malformed HTTP, oversized headers, an upgrade timeout or a reset before the request.
             logger.debug("inbound connection ended before the upgrade", metadata: ["error": "\(error)"])

@@ -40,6 +40,7 @@ extension Mesh {
                 let frame: WebSocketFrame?
                 do {
                     frame = try await frames.next()
+                    handOffFromEventLoop()
                 } catch {
                     return connection.closeReason ?? Self.linkFailure(error, during: "the session")
                 }
@@ -136,6 +137,7 @@ extension Mesh {
         let frame: WebSocketFrame?
         do {
             frame = try await frames.next()
+            handOffFromEventLoop()
         } catch {
             if timer.fired { throw PaddingtonError(.timeout, "no handshake frame within \(options.handshakeTimeout)") }
             throw Self.linkFailure(error, during: "the handshake")
