@@ -106,6 +106,61 @@ struct DeliveryTests {
         await server.stop()
     }
 
+    @Test("a link the server closes while its handler is busy longer than the close timeout loses nothing")
+    func closedWhileBusy() async throws {
+        var serverConfig = try serverConfiguration()
+        let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        let inbox = Inbox()
+        let server = RunningMesh(serverConfig) { mesh in
+            mesh.onMessage { message, _ in
+                // Longer than the 2 s a closing link waits for a silent peer.
+                if message.payload == "slow" { try await Task.sleep(for: .seconds(3)) }
+                inbox.append(message)
+            }
+        }
+        let port = try await server.mesh.listeningPort()
+        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port))
+        try await client.recorder.wait(for: "connected") { $0.isConnected }
+
+        // While the server's handler is busy, the client's frames queue up behind it (most of them in
+        // the socket, as the session reads no further ahead); then the server closes the link. Being
+        // slow ourselves is not the peer being silent: the link must wait and deliver them all.
+        let filler = String(repeating: "x", count: 2000)  // 200 frames of 8 KiB: more than the session reads ahead
+        let sent = ["slow"] + (1...200).map { "m\($0) \(filler)" }
+        for payload in sent { try await client.mesh.send(payload, to: "server") }
+        try await Task.sleep(for: .milliseconds(200))
+        server.mesh.disconnect("client")
+        try? await inbox.wait(count: sent.count)
+        let received = inbox.all.map(\.payload)
+        #expect(received.count == sent.count)
+        #expect(received == sent)
+        await client.stop()
+        await server.stop()
+    }
+
+    @Test("a handler busy past the idle limit does not make the peer look dead")
+    func busyPastIdleLimit() async throws {
+        var serverConfig = try serverConfiguration()
+        let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        let inbox = Inbox()
+        let server = RunningMesh(serverConfig, options: fastOptions(idleTimeout: .seconds(1))) { mesh in
+            mesh.onMessage { message, _ in
+                if message.payload == "slow" { try await Task.sleep(for: .milliseconds(2500)) }
+                inbox.append(message)
+            }
+        }
+        let port = try await server.mesh.listeningPort()
+        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port))
+        try await client.recorder.wait(for: "connected") { $0.isConnected }
+        try await client.mesh.send("slow", to: "server")
+        try await client.mesh.send("after", to: "server")
+        try await inbox.wait(count: 2)
+        #expect(inbox.all.map(\.payload) == ["slow", "after"])
+        #expect(server.recorder.count(\.isDisconnected) == 0)
+        await client.stop()
+        await server.stop()
+    }
+
     @Test("concurrent delivery runs handlers in parallel up to the per-peer limit")
     func concurrentDelivery() async throws {
         var serverConfig = try serverConfiguration()

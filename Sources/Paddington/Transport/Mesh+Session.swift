@@ -38,6 +38,7 @@ extension Mesh {
         return await withDiscardingTaskGroup { group in
             while true {
                 let frame: WebSocketFrame?
+                connection.markWaiting()
                 do {
                     frame = try await frames.next()
                     handOffFromEventLoop()
@@ -115,13 +116,11 @@ extension Mesh {
         let tick = Duration.nanoseconds(max(10_000_000, min(options.keepaliveInterval.nanoseconds, options.idleTimeout.nanoseconds) / 4))
         while !Task.isCancelled {
             do { try await Task.sleep(for: tick) } catch { return }
-            let now = NIODeadline.now()
-            let activity = connection.lastActivity
-            if now - activity.received > idle {
+            if connection.silence > idle {
                 connection.abort(reason: PaddingtonError(.timeout, "nothing received from \(connection.id) for \(options.idleTimeout)"))
                 return
             }
-            if now - activity.sent >= keepalive {
+            if NIODeadline.now() - connection.lastSent >= keepalive {
                 try? await connection.sendKeepalive(ping: connection.acceptsPings)
             }
         }

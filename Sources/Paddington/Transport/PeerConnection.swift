@@ -31,7 +31,17 @@ final class PeerConnection: Sendable {
     private let channel: any Channel
     private let maxFrameSize: Int
     private let outboundBudget: Int
-    private let activity: NIOLockedValueBox<(sent: NIODeadline, received: NIODeadline)>
+    private let activity: NIOLockedValueBox<Activity>
+
+    /// When the link last sent, and what the session has been doing with what it receives.
+    struct Activity {
+        var sent: NIODeadline
+        /// When the session last took a frame or started waiting for one.
+        var received: NIODeadline
+        /// Whether the session is busy with a frame it took (a handler is running, or waiting for a
+        /// delivery slot) rather than waiting for the next one.
+        var busy = false
+    }
 
     private struct Outbound {
         /// Why the link is closing; set once, after which no frame is accepted.
@@ -80,7 +90,7 @@ final class PeerConnection: Sendable {
         self.channel = channel
         self.maxFrameSize = maxFrameSize
         self.outboundBudget = outboundBudget
-        activity = NIOLockedValueBox((.now(), .now()))
+        activity = NIOLockedValueBox(Activity(sent: .now(), received: .now()))
     }
 
     /// Seals and hands over one payload. Returns once the link has accepted the frame.
@@ -198,11 +208,12 @@ final class PeerConnection: Sendable {
         }
     }
 
-    /// Shuts the socket once nothing has been received for `timeout`; checks again while frames arrive.
+    /// Shuts the socket once the peer has been silent for `timeout`; checks again while frames arrive
+    /// or the session is still busy with what it received.
     private func closeIfSilent(after timeout: TimeAmount) {
         channel.eventLoop.scheduleTask(in: timeout) {
             guard self.channel.isActive else { return }
-            let silent = NIODeadline.now() - self.lastActivity.received
+            let silent = self.silence
             if silent >= timeout {
                 self.channel.close(promise: nil)
             } else {
@@ -221,12 +232,27 @@ final class PeerConnection: Sendable {
         }
     }
 
+    /// The session took a frame; it is busy with it until ``markWaiting()``.
     func markReceived() {
-        activity.withLockedValue { $0.received = .now() }
+        activity.withLockedValue { $0.received = .now(); $0.busy = true }
     }
 
-    var lastActivity: (sent: NIODeadline, received: NIODeadline) {
-        activity.withLockedValue { $0 }
+    /// The session waits for the next frame: from now on, time without one is the peer's silence.
+    func markWaiting() {
+        activity.withLockedValue { $0.received = .now(); $0.busy = false }
+    }
+
+    /// How long the peer has been silent: the time the session has waited for a frame without one
+    /// arriving; zero while the session is busy with a frame. While it is busy, the socket is not read
+    /// (frames queue behind the one in hand), so a slow handler must not look like a silent peer: the
+    /// close and idle timeouts would then cut off frames the peer sent and we accepted.
+    var silence: TimeAmount {
+        activity.withLockedValue { $0.busy ? .zero : .now() - $0.received }
+    }
+
+    /// When the link last sent a frame.
+    var lastSent: NIODeadline {
+        activity.withLockedValue { $0.sent }
     }
 
     var closeReason: PaddingtonError? { outbound.withLockedValue { $0.closing } }
