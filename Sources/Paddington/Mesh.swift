@@ -223,16 +223,11 @@ public actor Mesh: Service {
         eventSink.yield(event)
     }
 
-    /// Sleeps for `duration` unless the mesh shuts down first. Returns false when shutting down.
+    /// Sleeps for `duration` (a backoff, a standby poll). Returns false when the mesh is shutting down:
+    /// shutdown cancels the dialler and listener tasks once the links are closed, which ends the sleep.
     nonisolated func pause(_ duration: Duration) async -> Bool {
-        let step = Duration.milliseconds(50)
-        var remaining = duration
-        while remaining > .zero {
-            if exchange.isShuttingDown || Task.isCancelled { return false }
-            let slice = min(step, remaining)
-            do { try await Task.sleep(for: slice) } catch { return false }
-            remaining -= slice
-        }
+        guard !exchange.isShuttingDown else { return false }
+        do { try await Task.sleep(for: duration) } catch { return false }
         return !exchange.isShuttingDown && !Task.isCancelled
     }
 }

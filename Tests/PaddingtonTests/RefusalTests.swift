@@ -1,3 +1,4 @@
+import NIOPosix
 import Testing
 @testable import Paddington
 
@@ -120,6 +121,23 @@ struct RefusalTests {
         #expect(server.recorder.count(\.isConnected) == 2)
         await second.stop()
         await server.stop()
+    }
+
+    @Test("shutdown ends a dialler's backoff at once")
+    func shutdownDuringBackoff() async throws {
+        // A server address where nothing listens: bind a port, then free it.
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(probe.localAddress?.port)
+        try await probe.close()
+        var serverConfig = try serverConfiguration()
+        let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        var options = fastOptions()
+        options.reconnect = ReconnectPolicy(initialDelay: .seconds(60), maximumDelay: .seconds(60))
+        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port), options: options)
+        try await client.recorder.wait(for: "a failed dial") { $0.failureCode != nil }
+        let start = ContinuousClock.now
+        await client.stop()
+        #expect(ContinuousClock.now - start < .seconds(5), "shutdown waited for the 60 s backoff")
     }
 
     @Test("send to a peer that is not connected throws peerNotConnected")
