@@ -73,18 +73,18 @@ struct HexTests {
 
 @Suite("Hex, exhaustively")
 struct HexExhaustiveTests {
-    @Test("every byte value in every position of an 8-character block is classified as the table does")
+    @Test("every byte value in every position is classified as the table does (word and byte paths)")
     func everyByte() {
         let valid = Set(Array("0123456789abcdefABCDEF".utf8))
-        for position in 0..<10 {
+        // Three 16-character blocks for the word loop, then two characters for the byte loop.
+        let length = 50
+        for position in 0..<length {
             for value in 0...255 {
-                var text = [UInt8](repeating: UInt8(ascii: "a"), count: 10)
+                var text = [UInt8](repeating: UInt8(ascii: "a"), count: length)
                 text[position] = UInt8(value)
                 let result = text.withUnsafeBytes { input in
-                    [UInt8](repeating: 0, count: 5).withUnsafeBufferPointer { _ in
-                        var out = [UInt8](repeating: 0, count: 5)
-                        return out.withUnsafeMutableBytes { Hex.decode(input, into: $0) }
-                    }
+                    var out = [UInt8](repeating: 0, count: length / 2)
+                    return out.withUnsafeMutableBytes { Hex.decode(input, into: $0) }
                 }
                 if valid.contains(UInt8(value)) {
                     #expect(result == nil, "byte \(value) at \(position)")
@@ -97,12 +97,17 @@ struct HexExhaustiveTests {
 
     @Test("encode and decode agree with a naive codec on random data of every small length")
     func random() {
-        for length in 0..<70 {
+        for length in 0..<100 {
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
             let naive = bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
             #expect(Hex.encodeToString(bytes) == naive)
             #expect(Hex.decode(naive) == bytes)
             #expect(Hex.decode(naive.uppercased()) == bytes)
+            // In place, as the envelope decodes its inner layer.
+            var buffer = Array(naive.utf8)
+            let failure = buffer.withUnsafeMutableBytes { Hex.decode(UnsafeRawBufferPointer($0), into: $0) }
+            #expect(failure == nil)
+            #expect(Array(buffer.prefix(length)) == bytes, "in place, length \(length)")
         }
     }
 }
