@@ -20,8 +20,9 @@ final class PeerConnection: Sendable {
     static let keepalivePayload = "KEEPALIVE"
     /// Frames accepted but not yet written, at most.
     static let maxFramesInFlight = 256
-    /// How long a closing link waits, with nothing received, for the peer's Close before it shuts the
-    /// socket. While frames keep arriving (the peer is draining what it had accepted) it waits on.
+    /// How long a closing link waits, with the peer silent (see ``silence``), for the peer's Close before
+    /// it shuts the socket. While frames keep arriving (the peer is draining what it had accepted) or the
+    /// session is busy with one, it waits on.
     static let closeHandshakeTimeout: TimeAmount = .seconds(2)
 
     let id: PeerID
@@ -36,8 +37,8 @@ final class PeerConnection: Sendable {
     /// When the link last sent, and what the session has been doing with what it receives.
     struct Activity {
         var sent: NIODeadline
-        /// When the session last took a frame or started waiting for one.
-        var received: NIODeadline
+        /// When the session last started waiting for a frame.
+        var waitingSince: NIODeadline
         /// Whether the session is busy with a frame it took (a handler is running, or waiting for a
         /// delivery slot) rather than waiting for the next one.
         var busy = false
@@ -90,7 +91,7 @@ final class PeerConnection: Sendable {
         self.channel = channel
         self.maxFrameSize = maxFrameSize
         self.outboundBudget = outboundBudget
-        activity = NIOLockedValueBox(Activity(sent: .now(), received: .now()))
+        activity = NIOLockedValueBox(Activity(sent: .now(), waitingSince: .now()))
     }
 
     /// Seals and hands over one payload. Returns once the link has accepted the frame.
@@ -234,12 +235,12 @@ final class PeerConnection: Sendable {
 
     /// The session took a frame; it is busy with it until ``markWaiting()``.
     func markReceived() {
-        activity.withLockedValue { $0.received = .now(); $0.busy = true }
+        activity.withLockedValue { $0.busy = true }
     }
 
     /// The session waits for the next frame: from now on, time without one is the peer's silence.
     func markWaiting() {
-        activity.withLockedValue { $0.received = .now(); $0.busy = false }
+        activity.withLockedValue { $0.waitingSince = .now(); $0.busy = false }
     }
 
     /// How long the peer has been silent: the time the session has waited for a frame without one
@@ -247,7 +248,7 @@ final class PeerConnection: Sendable {
     /// (frames queue behind the one in hand), so a slow handler must not look like a silent peer: the
     /// close and idle timeouts would then cut off frames the peer sent and we accepted.
     var silence: TimeAmount {
-        activity.withLockedValue { $0.busy ? .zero : .now() - $0.received }
+        activity.withLockedValue { $0.busy ? .zero : .now() - $0.waitingSince }
     }
 
     /// When the link last sent a frame.
