@@ -21,25 +21,13 @@ struct AdversarialTests {
     }
 
     func start() async throws -> Target {
-        var config = try serverConfiguration()
-        let invitation = try config.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
-        let server = RunningMesh(config, options: Self.options()) { mesh in
-            mesh.onMessage { message, context in try await context.reply("ack:\(message.payload)") }
-        }
-        return Target(server: server, invitation: invitation, port: try await server.mesh.listeningPort())
+        let (server, invitation, port) = try await startAckServer(options: Self.options())
+        return Target(server: server, invitation: invitation, port: port)
     }
 
     /// (b) and (c): the service still runs and serves a good client; then stop it.
     func finish(_ target: Target, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let inbox = Inbox()
-        let client = RunningMesh(try clientConfiguration(invitation: target.invitation, port: target.port)) { mesh in
-            mesh.onMessage { message, _ in inbox.append(message) }
-        }
-        try await client.recorder.wait(for: "legitimate client connected", sourceLocation: sourceLocation) { $0.isConnected }
-        try await client.mesh.send("still there?", to: "server")
-        try await inbox.wait(count: 1, sourceLocation: sourceLocation)
-        #expect(inbox.all.first?.payload == "ack:still there?", sourceLocation: sourceLocation)
-        await client.stop()
+        try await expectServes(port: target.port, invitation: target.invitation, payload: "still there?", sourceLocation: sourceLocation)
         await target.server.stop()
     }
 

@@ -6,27 +6,9 @@ import Testing
 /// good client afterwards.
 @Suite("Refusals over 127.0.0.1")
 struct RefusalTests {
-    /// A server with one client, `client`, allowed from `allowance`.
+    /// An ack server with one client, `client`, allowed from `allowance`.
     func startServer(allowance: String = "127.0.0.1", timeout: Duration = .seconds(5)) async throws -> (RunningMesh, Invitation, Int) {
-        var config = try serverConfiguration()
-        let invitation = try config.addClient("client", allowing: try IPAllowance(parsing: allowance))
-        let server = RunningMesh(config, options: fastOptions(handshakeTimeout: timeout)) { mesh in
-            mesh.onMessage { message, context in try await context.reply("ack:\(message.payload)") }
-        }
-        return (server, invitation, try await server.mesh.listeningPort())
-    }
-
-    /// A good client completes a handshake and a round trip.
-    func expectServes(port: Int, invitation: Invitation, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let inbox = Inbox()
-        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port)) { mesh in
-            mesh.onMessage { message, _ in inbox.append(message) }
-        }
-        try await client.recorder.wait(for: "good client connected", sourceLocation: sourceLocation) { $0.isConnected }
-        try await client.mesh.send("ping", to: "server")
-        try await inbox.wait(count: 1, sourceLocation: sourceLocation)
-        #expect(inbox.all.first?.payload == "ack:ping", sourceLocation: sourceLocation)
-        await client.stop()
+        try await startAckServer(allowance: allowance, options: fastOptions(handshakeTimeout: timeout))
     }
 
     @Test("wrong keys: authentication fails")

@@ -73,6 +73,30 @@ func fastOptions(handshakeTimeout: Duration = .seconds(5), idleTimeout: Duration
         reconnect: ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500)))
 }
 
+/// A listening server that answers every message with `ack:<payload>`, with one client, `client`,
+/// allowed from `allowance`.
+func startAckServer(allowance: String = "127.0.0.1", options: MeshConfiguration = fastOptions()) async throws -> (server: RunningMesh, invitation: Invitation, port: Int) {
+    var config = try serverConfiguration()
+    let invitation = try config.addClient("client", allowing: try IPAllowance(parsing: allowance))
+    let server = RunningMesh(config, options: options) { mesh in
+        mesh.onMessage { message, context in try await context.reply("ack:\(message.payload)") }
+    }
+    return (server, invitation, try await server.mesh.listeningPort())
+}
+
+/// A good client of an ack server completes a handshake and a round trip.
+func expectServes(port: Int, invitation: Invitation, payload: String = "ping", sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let inbox = Inbox()
+    let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port)) { mesh in
+        mesh.onMessage { message, _ in inbox.append(message) }
+    }
+    try await client.recorder.wait(for: "good client connected", sourceLocation: sourceLocation) { $0.isConnected }
+    try await client.mesh.send(payload, to: "server")
+    try await inbox.wait(count: 1, sourceLocation: sourceLocation)
+    #expect(inbox.all.first?.payload == "ack:\(payload)", sourceLocation: sourceLocation)
+    await client.stop()
+}
+
 /// A server configuration on 127.0.0.1, port 0.
 func serverConfiguration(name: String = "server") throws -> ServiceConfiguration {
     try ServiceConfiguration(name: name, url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
