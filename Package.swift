@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "PaddingtonCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -55,6 +56,7 @@ let package = Package(
             name: "PaddingtonCLI",
             dependencies: [
                 "Paddington",
+                "PaddingtonCrypto",
                 "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,7 +101,7 @@ let package = Package(
         // libFuzzer targets (scripts/fuzz.sh); built normally, a replayer for the seed corpus.
         .executableTarget(
             name: "PaddingtonFuzz",
-            dependencies: ["Paddington"],
+            dependencies: ["Paddington", "PaddingtonCrypto"],
             path: "Fuzz/PaddingtonFuzz",
             swiftSettings: swiftSettings
         ),
@@ -113,6 +115,8 @@ let package = Package(
             name: "PaddingtonTests",
             dependencies: [
                 "Paddington",
+                "PaddingtonCrypto",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

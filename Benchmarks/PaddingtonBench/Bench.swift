@@ -6,6 +6,7 @@
 // Without a scenario it runs all but `components`. --quick uses tiny counts (for tests).
 import Foundation
 import Paddington
+import PaddingtonCrypto
 
 @main
 struct Bench {

@@ -20,8 +20,8 @@ func meshPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Doub
     let server = Mesh(configuration: serverConfig, options: options, logger: quietLogger())
     let connected = Latch()
     connected.reset(target: count)
+    let events = Task { [stream = server.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } }
     let serverTask = Task { try? await server.run() }
-    let events = Task { for await event in server.events { if case .peerConnected = event { connected.increment() } } }
     let port = try await server.listeningPort()
     let spec = FileManager.default.temporaryDirectory.appendingPathComponent("paddington-bench-peers-\(getpid())")
     // The keys go to the child through a private file, removed at once.

@@ -178,7 +178,7 @@ func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0) async thro
     for n in 0..<parallel { received.withLockedValue { $0["client\(n)"] = Latch() } }
     server.onMessage { message, _ in received.withLockedValue { $0[message.sender] }?.increment() }
     let serverTask = Task { try? await server.run() }
-    let drain = Task { for await _ in server.events {} }
+    let drain = Task { [stream = server.events] in for await _ in stream {} }
     let port = try await server.listeningPort()
 
     let perWorker = count / parallel
@@ -197,7 +197,7 @@ func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0) async thro
                     let client = Mesh(configuration: config, logger: quietLogger())
                     let connected = Latch()
                     connected.reset(target: 1)
-                    let events = Task { for await event in client.events { if case .peerConnected = event { connected.increment() } } }
+                    let events = Task { [stream = client.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } }
                     let running = Task { try? await client.run() }
                     await connected.wait()
                     latch.reset(target: 1)
@@ -274,8 +274,8 @@ func meshReconnect(count: Int, policy: ReconnectPolicy) async throws -> Double {
     let client = Mesh(configuration: clientConfig, options: options, logger: quietLogger())
     let connected = Latch()
     connected.reset(target: 1)
+    let events = Task { [stream = client.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } }
     let clientTask = Task { try? await client.run() }
-    let events = Task { for await event in client.events { if case .peerConnected = event { connected.increment() } } }
     await connected.wait()
     var samples: [Double] = []
     for round in 0..<count {

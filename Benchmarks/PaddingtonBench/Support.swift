@@ -135,9 +135,8 @@ struct MeshPair {
         client.onMessage(clientHandler)
         let connected = Latch()
         connected.reset(target: 1)
+        tasks.append(Task { [stream = client.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } })
         tasks.append(Task { _ = try? await client.run() })
-        tasks.append(Task { for await event in client.events { if case .peerConnected = event { connected.increment() } } })
-        tasks.append(Task { for await _ in server.events {} })
         await connected.wait()
         return MeshPair(server: server, client: client, tasks: tasks)
     }

@@ -70,8 +70,9 @@ struct Server: AsyncParsableCommand {
             say("Invitation for \(Countdown.clientName) written to \(invitation)")
         }
         let mesh = Mesh(configuration: config, logger: logger)
-        Countdown.installServer(on: mesh) { mesh.shutdown() }
-        try await runUntilDone(mesh, logger: logger) { event in
+        let group = serviceGroup(running: mesh, logger: logger)
+        Countdown.installServer(on: mesh) { Task { await group.triggerGracefulShutdown() } }
+        try await runGroup(group, mesh: mesh) { event in
             await Countdown.serverEvent(event, mesh: mesh, start: start)
         }
     }
@@ -89,19 +90,25 @@ struct Client: AsyncParsableCommand {
         var config = try ServiceConfiguration(name: Countdown.clientName, url: "http://localhost:6502", ip: "127.0.0.1", port: 6502)
         try config.addServer(try Invitation.load(from: invitation))
         let mesh = Mesh(configuration: config, logger: logger)
-        Countdown.installClient(on: mesh) { mesh.shutdown() }
-        try await runUntilDone(mesh, logger: logger) { _ in }
+        let group = serviceGroup(running: mesh, logger: logger)
+        Countdown.installClient(on: mesh) { Task { await group.triggerGracefulShutdown() } }
+        try await runGroup(group, mesh: mesh) { _ in }
     }
 }
 
-/// Runs `mesh` in a ServiceGroup (SIGINT and SIGTERM shut it down gracefully) and feeds its events to `onEvent`.
-func runUntilDone(_ mesh: Mesh, logger: Logger, onEvent: @escaping @Sendable (MeshEvent) async -> Void) async throws {
-    let group = ServiceGroup(configuration: .init(
-        services: [.init(service: mesh, successTerminationBehavior: .gracefullyShutdownGroup)],
+/// A ServiceGroup for `mesh`: SIGINT and SIGTERM shut it down gracefully, and so does the countdown
+/// when it is over (with the group's `triggerGracefulShutdown()`).
+func serviceGroup(running mesh: Mesh, logger: Logger) -> ServiceGroup {
+    ServiceGroup(configuration: .init(
+        services: [.init(service: mesh)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
-    let events = Task {
-        for await event in mesh.events { await onEvent(event) }
+}
+
+/// Runs `group` and feeds the mesh's events to `onEvent` until the mesh stops.
+func runGroup(_ group: ServiceGroup, mesh: Mesh, onEvent: @escaping @Sendable (MeshEvent) async -> Void) async throws {
+    let events = Task { [stream = mesh.events] in
+        for await event in stream { await onEvent(event) }
     }
     try await group.run()
     await events.value

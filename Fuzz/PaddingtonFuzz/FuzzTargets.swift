@@ -4,6 +4,7 @@
 // entry point is libFuzzer's; PADDINGTON_FUZZ_TARGET picks the target. Built normally, it is a plain
 // program that replays corpus files given as arguments, so the test suite can run the seed corpus.
 import Paddington
+import PaddingtonCrypto
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,4 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -23,8 +22,9 @@ import ServiceLifecycle
 /// * the listener (when there are clients) refuses addresses no client is allowed from before the
 ///   WebSocket upgrade, then authenticates each connection by trial decryption;
 /// * each server entry is dialled and re-dialled with jittered exponential backoff;
-/// * ``send(_:to:zone:)`` seals and writes a payload, waiting while the peer's socket is full;
-/// * received payloads go to the most specific handler registered with ``onMessage(from:zone:_:)``;
+/// * ``send(_:to:zone:)`` hands a payload to the peer's link, waiting while the link's send budget is spent;
+/// * each link's read loop queues what it receives; delivery tasks hand it to the most specific handler
+///   registered with ``onMessage(from:zone:_:)`` (in order per peer by default);
 /// * ``events`` reports listening, connections, disconnections (with the reason) and refusals.
 public actor Mesh: Service {
     private enum State {
@@ -37,80 +37,165 @@ public actor Mesh: Service {
     public nonisolated let configuration: ServiceConfiguration
     /// Timeouts, limits, liveness and reconnection.
     public nonisolated let options: MeshConfiguration
-    /// Events, oldest dropped beyond ``MeshConfiguration/eventBufferSize``. Meant for one reader.
-    public nonisolated let events: AsyncStream<MeshEvent>
 
-    nonisolated let logger: Logger
-    nonisolated let exchange: Exchange
-    nonisolated let eventSink: AsyncStream<MeshEvent>.Continuation
-    nonisolated let eventLoopGroup: any EventLoopGroup
-    nonisolated let statisticsRecorder: StatisticsRecorder
+    nonisolated let core: MeshCore
+    private nonisolated let listener: Listener
     private nonisolated let shutdownStream: AsyncStream<Void>
     private nonisolated let shutdownTrigger: AsyncStream<Void>.Continuation
-    private nonisolated let listenState = NIOLockedValueBox<ListenState>(ListenState())
     private var state: State = .idle
-
-    struct ListenState {
-        var channel: (any Channel)?
-        var port: Int?
-        var failure: PaddingtonError?
-        var waiters: [CheckedContinuation<Int, any Error>] = []
-    }
 
     /// Creates a mesh. Nothing happens until ``run()``.
     ///
     /// - Parameters:
     ///   - configuration: name, listen address, clients and servers.
     ///   - options: timeouts and limits; the defaults suit most deployments.
+    ///   - inboundInterceptors: middleware every received message passes through, in order, before its
+    ///     handler (``InboundInterceptor``).
+    ///   - outboundInterceptors: middleware every sent payload passes through, in order, before the
+    ///     link seals it (``OutboundInterceptor``).
+    ///   - eventLoopGroup: where the sockets run; by default NIO's shared singleton group.
     ///   - logger: where the mesh logs. It adds `paddington.service` to the metadata.
-    public init(configuration: ServiceConfiguration, options: MeshConfiguration = MeshConfiguration(), logger: Logger) {
+    public init(
+        configuration: ServiceConfiguration,
+        options: MeshConfiguration = MeshConfiguration(),
+        inboundInterceptors: [any InboundInterceptor] = [],
+        outboundInterceptors: [any OutboundInterceptor] = [],
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.options = options
         var logger = logger
         logger[metadataKey: "paddington.service"] = "\(configuration.name)"
-        self.logger = logger
-        self.exchange = Exchange(maxConcurrentHandlers: options.maxConcurrentHandlers)
-        (events, eventSink) = AsyncStream.makeStream(of: MeshEvent.self, bufferingPolicy: .bufferingNewest(options.eventBufferSize))
+        core = MeshCore(
+            configuration: configuration, options: options, inboundInterceptors: inboundInterceptors,
+            outboundInterceptors: outboundInterceptors, eventLoopGroup: eventLoopGroup, logger: logger)
         (shutdownStream, shutdownTrigger) = AsyncStream.makeStream(of: Void.self)
-        eventLoopGroup = MultiThreadedEventLoopGroup.singleton
-        statisticsRecorder = StatisticsRecorder(service: configuration.name)
+        listener = Listener(core: core)
     }
 
-    // MARK: Public API
+    // MARK: Handlers
 
     /// Registers a handler for messages from `sender` in `zone` (nil matches any). The most specific
-    /// match wins: sender and zone, then sender, then zone, then the catch-all.
+    /// match wins: sender and zone, then sender, then zone, then the catch-all. Registering again for
+    /// the same sender and zone replaces the handler.
+    ///
+    /// Messages no handler matches are dropped, counted in ``MeshStatistics/unhandledMessages`` and
+    /// reported once per peer in the log.
     public nonisolated func onMessage(from sender: String? = nil, zone: String? = nil, _ handler: @escaping MessageHandler) {
-        exchange.addHandler(sender: sender, zone: zone, handler)
+        core.pipeline.handlers.register(sender: sender, zone: zone, handler)
     }
 
-    /// Seals `payload` and hands it to the link to `name@zone`.
+    /// Removes the handler registered for exactly this sender and zone.
     ///
-    /// Returns once the frame is handed to the connection (not when the peer has read it). Waits
-    /// while the peer's socket is full.
+    /// - Returns: whether there was one.
+    @discardableResult
+    public nonisolated func removeHandler(from sender: String? = nil, zone: String? = nil) -> Bool {
+        core.pipeline.handlers.remove(sender: sender, zone: zone)
+    }
+
+    // MARK: Sending
+
+    /// Sends a text payload to `name@zone`.
+    ///
+    /// The payload passes the outbound interceptors, then the link's codec seals it. Returns once the
+    /// link has accepted the frame (not when the peer has read it), waiting while the link's send
+    /// budget is spent.
     ///
     /// - Throws: ``PaddingtonError/Code-swift.struct/peerNotConnected`` when there is no link;
     ///   ``PaddingtonError/Code-swift.struct/payloadTooLarge``; ``PaddingtonError/Code-swift.struct/invalidArgument``
-    ///   for an empty payload or the reserved `KEEPALIVE`; ``PaddingtonError/Code-swift.struct/connectionClosed``
-    ///   when the link drops before the frame is handed over.
+    ///   for an empty payload or, on a protocol 1 link, the reserved `KEEPALIVE`;
+    ///   ``PaddingtonError/Code-swift.struct/connectionClosed`` when the link is closing.
     public nonisolated func send(_ payload: String, to name: String, zone: String = "default") async throws {
-        let peer = PeerID(name: name, zone: zone)
-        guard let connection = exchange.connection(for: peer) else {
-            throw PaddingtonError(.peerNotConnected, "\(peer) is not connected")
-        }
-        try await connection.send(payload)
-        statisticsRecorder.messageSent()
+        try await send(OutboundMessage(recipient: PeerID(name: name, zone: zone), content: .text(payload)))
     }
 
+    /// Sends a byte payload to `name@zone`. On a protocol 1 link (a Rust peer) the bytes must be UTF-8
+    /// text: that protocol carries JSON strings only.
+    ///
+    /// - Throws: as ``send(_:to:zone:)``, and ``PaddingtonError/Code-swift.struct/invalidArgument`` for
+    ///   bytes that are not UTF-8 on a protocol 1 link.
+    public nonisolated func send(bytes: [UInt8], to name: String, zone: String = "default") async throws {
+        try await send(OutboundMessage(recipient: PeerID(name: name, zone: zone), content: .bytes(bytes)))
+    }
+
+    private nonisolated func send(_ message: OutboundMessage) async throws {
+        let interceptors = core.outboundInterceptors
+        if interceptors.isEmpty {
+            try await transmit(message)
+        } else {
+            try await intercept(from: 0, message, interceptors)
+        }
+    }
+
+    private nonisolated func intercept(from index: Int, _ message: OutboundMessage, _ interceptors: [any OutboundInterceptor]) async throws {
+        guard index < interceptors.count else {
+            try await transmit(message)
+            return
+        }
+        try await interceptors[index].intercept(message) { message in
+            try await self.intercept(from: index + 1, message, interceptors)
+        }
+    }
+
+    private nonisolated func transmit(_ message: OutboundMessage) async throws {
+        guard let link = core.registry.link(for: message.recipient) else {
+            throw PaddingtonError(.peerNotConnected, "\(message.recipient) is not connected")
+        }
+        try await link.send(message.content)
+        core.statistics.messageSent()
+    }
+
+    // MARK: Peers and events
+
+    /// A new stream of the mesh's events, from now on. Each access is a subscriber of its own, so any
+    /// number of readers see every event; a reader that falls behind loses its own oldest events beyond
+    /// ``MeshConfiguration/eventBufferSize``. Every stream finishes when the mesh stops.
+    ///
+    /// Take the stream before you start the mesh to see its first events:
+    /// ```swift
+    /// let events = mesh.events
+    /// Task { for await event in events { print(event) } }
+    /// ```
+    public nonisolated var events: AsyncStream<MeshEvent> { core.events.subscribe() }
+
     /// Counters of refusals, disconnections and messages since the mesh was created.
-    public nonisolated var statistics: MeshStatistics { statisticsRecorder.snapshot }
+    public nonisolated var statistics: MeshStatistics { core.statistics.snapshot }
 
     /// The peers with an established link now.
-    public nonisolated var connectedPeers: [PeerInfo] { exchange.connectedPeers }
+    public nonisolated var connectedPeers: [PeerInfo] { core.registry.connectedPeers }
+
+    /// Whether a link to `name@zone` is established now.
+    public nonisolated func isConnected(_ name: String, zone: String = "default") -> Bool {
+        core.registry.link(for: PeerID(name: name, zone: zone)) != nil
+    }
+
+    /// Waits until a link to `name@zone` is established (returns at once if it is) and returns the
+    /// peer's details.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/timeout`` after `timeout`;
+    ///   ``PaddingtonError/Code-swift.struct/shutdown`` when the mesh shuts down first; `CancellationError`.
+    @discardableResult
+    public nonisolated func waitUntilConnected(_ name: String, zone: String = "default", timeout: Duration) async throws -> PeerInfo {
+        let peer = PeerID(name: name, zone: zone)
+        let registry = core.registry
+        return try await withThrowingTaskGroup(of: PeerInfo?.self) { group in
+            group.addTask { try await registry.waitForLink(peer) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let info = first else {
+                throw PaddingtonError(.timeout, "\(peer) did not connect within \(timeout)")
+            }
+            return info
+        }
+    }
 
     /// Closes the link to `name@zone` (a Close frame after pending frames). A server entry is re-dialled.
     public nonisolated func disconnect(_ name: String, zone: String = "default") {
-        exchange.connection(for: PeerID(name: name, zone: zone))?
+        core.registry.link(for: PeerID(name: name, zone: zone))?
             .close(reason: PaddingtonError(.connectionClosed, "disconnected by this service"))
     }
 
@@ -121,24 +206,38 @@ public actor Mesh: Service {
         guard !configuration.clients.isEmpty else {
             throw PaddingtonError(.invalidArgument, "\(configuration.name) has no clients, so it does not listen")
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            let immediate: Result<Int, any Error>? = listenState.withLockedValue { state in
-                if let port = state.port { return .success(port) }
-                if let failure = state.failure { return .failure(failure) }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let immediate { continuation.resume(with: immediate) }
-        }
+        return try await listener.port()
     }
 
-    /// Starts a graceful shutdown, as a `ServiceGroup` does on SIGTERM.
+    // MARK: Layers above the transport
+
+    /// Adds a tap at the intercept stage of the inbound pipeline (see ``InboundTap``).
+    package nonisolated func addInboundTap(_ tap: any InboundTap) {
+        core.pipeline.addTap(tap)
+    }
+
+    /// Adds an observer of links going up and down (see ``LinkObserver``).
+    package nonisolated func addLinkObserver(_ observer: any LinkObserver) {
+        core.registry.addObserver(observer)
+    }
+
+    // MARK: Running
+
+    /// Stops the mesh: closes the listener and every link (each after the frames it accepted), waits up
+    /// to ``MeshConfiguration/shutdownTimeout`` for the links' handlers, then cancels what is left.
+    ///
+    /// Run on its own, ``run()`` then returns. Run in a `ServiceGroup`, the mesh stays a quiet member
+    /// until the group shuts down (a service that returns early would end the whole group with an
+    /// error): ``run()`` returns when the group's graceful shutdown (SIGTERM, or
+    /// `ServiceGroup.triggerGracefulShutdown()`) or cancellation reaches it. To end the whole group from
+    /// a handler, call the group's `triggerGracefulShutdown()` instead.
     public nonisolated func shutdown() {
         shutdownTrigger.yield()
         shutdownTrigger.finish()
     }
 
-    /// Runs the service until it is shut down or cancelled.
+    /// Runs the service until it is shut down (``shutdown()``, graceful shutdown of its `ServiceGroup`)
+    /// or cancelled. A mesh runs once: create a new one to run again.
     public func run() async throws {
         guard case .idle = state else {
             throw PaddingtonError(.invalidArgument, "a Mesh runs once; create a new one")
@@ -146,88 +245,62 @@ public actor Mesh: Service {
         state = .running
         defer {
             state = .finished
-            eventSink.finish()
-            failListenWaiters(PaddingtonError(.shutdown, "the mesh stopped"))
+            core.events.finish()
+            listener.finish(PaddingtonError(.shutdown, "the mesh stopped"))
         }
+        if configuration.clients.isEmpty {
+            listener.finish(PaddingtonError(.invalidArgument, "\(configuration.name) has no clients, so it does not listen"))
+        }
+        let logger = core.logger
         logger.info("starting", metadata: ["clients": "\(configuration.clients.count)", "servers": "\(configuration.servers.count)"])
+        let inGroup = ServiceGroupMembership.isInServiceGroup
         let shutdownStream = self.shutdownStream
+        let core = self.core
+        let listener = self.listener
+        let session = LinkSession(core: core, mesh: self)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 if !configuration.clients.isEmpty {
-                    group.addTask { await self.runListener() }
+                    group.addTask { await listener.run(session: session) }
                 }
+                let dialer = Dialer(core: core, session: session)
                 for server in configuration.servers {
-                    group.addTask { await self.runDialer(server) }
+                    group.addTask { await dialer.run(server) }
                 }
                 for await _ in shutdownStream { break }
-                await self.closeEverything()
+                await Self.closeEverything(core: core, listener: listener)
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             self.shutdown()
         }
+        let stoppedByGroup = Task.isShuttingDownGracefully || Task.isCancelled
+        if inGroup, !stoppedByGroup {
+            // shutdown() was called directly: stay in the group until it shuts down.
+            logger.notice("stopped by shutdown(); staying in the ServiceGroup until it shuts down")
+            try? await gracefulShutdown()
+        }
         logger.info("stopped")
     }
 
-    // MARK: Shutdown
-
-    private nonisolated func closeEverything() async {
-        let connections = exchange.beginShutdown()
-        let listener = listenState.withLockedValue { $0.channel }
-        try? await listener?.close()
-        for connection in connections {
-            connection.close(reason: PaddingtonError(.shutdown, "the service is shutting down"))
+    private static func closeEverything(core: MeshCore, listener: Listener) async {
+        core.admission.close()
+        let links = core.registry.beginShutdown()
+        await listener.close()
+        for link in links {
+            link.close(reason: PaddingtonError(.shutdown, "the service is shutting down"))
         }
-        // Let the session loops see their links close and finish their handlers, within the timeout.
-        let exchange = self.exchange
-        let timeout = options.shutdownTimeout
+        // Let the sessions see their links close and finish their handlers, within the timeout.
+        let registry = core.registry
+        let timeout = core.options.shutdownTimeout
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await exchange.waitUntilNoConnections() }
+            group.addTask { await registry.waitUntilNoLinks() }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }
-        for connection in exchange.allConnections {
-            connection.abort(reason: PaddingtonError(.shutdown, "shutdown timeout"))
+        for link in registry.links {
+            link.abort(reason: PaddingtonError(.shutdown, "shutdown timeout"))
         }
-    }
-
-    nonisolated func listenBound(channel: any Channel, port: Int) {
-        let waiters = listenState.withLockedValue { state -> [CheckedContinuation<Int, any Error>] in
-            state.channel = channel
-            state.port = port
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: port) }
-    }
-
-    nonisolated func listenUnbound() {
-        listenState.withLockedValue { state in
-            state.channel = nil
-            state.port = nil
-        }
-    }
-
-    private nonisolated func failListenWaiters(_ error: PaddingtonError) {
-        let waiters = listenState.withLockedValue { state -> [CheckedContinuation<Int, any Error>] in
-            state.failure = error
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(throwing: error) }
-    }
-
-    nonisolated func emit(_ event: MeshEvent) {
-        statisticsRecorder.record(event)
-        eventSink.yield(event)
-    }
-
-    /// Sleeps for `duration` (a backoff, a standby poll). Returns false when the mesh is shutting down:
-    /// shutdown cancels the dialler and listener tasks once the links are closed, which ends the sleep.
-    nonisolated func pause(_ duration: Duration) async -> Bool {
-        guard !exchange.isShuttingDown else { return false }
-        do { try await Task.sleep(for: duration) } catch { return false }
-        return !exchange.isShuttingDown && !Task.isCancelled
     }
 }

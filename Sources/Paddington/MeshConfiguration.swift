@@ -1,7 +1,12 @@
+import NIOCore
+
 /// Run-time settings of a ``Mesh``: timeouts, limits, liveness and reconnection. Every field has a
 /// default; the defaults are listed in docs/sessions.md.
 public struct MeshConfiguration: Sendable {
     /// How messages from one peer reach the handlers.
+    #if hasAttribute(nonexhaustive)
+    @nonexhaustive
+    #endif
     public enum Delivery: Sendable, Equatable {
         /// One at a time, in the order the peer sent them (the default).
         case ordered
@@ -32,6 +37,12 @@ public struct MeshConfiguration: Sendable {
     public var maxConcurrentHandlers: Int
     /// Ordering of delivery per peer.
     public var delivery: Delivery
+    /// Messages received from one peer and waiting for its handlers. When the queue is full the link
+    /// stops reading (the peer's sends then wait): backpressure, not memory.
+    public var inboundQueueDepth: Int
+    /// Bytes of payload received from one peer and waiting for its handlers (one message is always let
+    /// in when the queue is empty).
+    public var inboundBufferSize: Int
     /// Connections per `name@zone` allowed to wait as standby while another holds the link.
     public var maxStandbyConnections: Int
     /// How long graceful shutdown waits for links to close and handlers to finish.
@@ -42,6 +53,9 @@ public struct MeshConfiguration: Sendable {
     public var identity: EngineIdentity
     /// The local address outgoing connections are bound to (nil lets the system choose).
     public var sourceAddress: String?
+    /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
+    /// handler will go. Runs on the channel's event loop.
+    package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
 
     public init(
         handshakeTimeout: Duration = .seconds(10),
@@ -54,6 +68,8 @@ public struct MeshConfiguration: Sendable {
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         maxConcurrentHandlers: Int = 256,
         delivery: Delivery = .ordered,
+        inboundQueueDepth: Int = 256,
+        inboundBufferSize: Int = 4 << 20,
         maxStandbyConnections: Int = 16,
         shutdownTimeout: Duration = .seconds(5),
         eventBufferSize: Int = 4096,
@@ -71,6 +87,8 @@ public struct MeshConfiguration: Sendable {
         self.reconnect = reconnect
         self.maxConcurrentHandlers = maxConcurrentHandlers
         self.delivery = delivery
+        self.inboundQueueDepth = inboundQueueDepth
+        self.inboundBufferSize = inboundBufferSize
         self.maxStandbyConnections = maxStandbyConnections
         self.shutdownTimeout = shutdownTimeout
         self.eventBufferSize = eventBufferSize

@@ -49,10 +49,11 @@ struct Demo: AsyncParsableCommand {
         Countdown.installServer(on: server, output: output) { server.shutdown() }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            group.addTask {
-                for await event in server.events { await Countdown.serverEvent(event, mesh: server, start: start) }
+            // Subscribe before the mesh runs, so that no event is missed.
+            group.addTask { [stream = server.events] in
+                for await event in stream { await Countdown.serverEvent(event, mesh: server, start: start) }
             }
+            group.addTask { try await server.run() }
             let port = try await server.listeningPort()
 
             // The invitation goes through a real file, as it would between two machines.
@@ -63,12 +64,12 @@ struct Demo: AsyncParsableCommand {
             try clientConfig.addServer(try Invitation.load(from: invitationPath))
             let client = Mesh(configuration: clientConfig, logger: logger)
             Countdown.installClient(on: client, output: output) { client.shutdown() }
-            group.addTask { try await client.run() }
-            group.addTask {
-                for await event in client.events {
+            group.addTask { [stream = client.events] in
+                for await event in stream {
                     if case .peerConnected(let peer) = event { say("echo-client connected to \(peer)") }
                 }
             }
+            group.addTask { try await client.run() }
             let limit = Duration.seconds(timeout)
             group.addTask {
                 try await Task.sleep(for: limit)

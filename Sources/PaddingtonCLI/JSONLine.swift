@@ -1,4 +1,5 @@
 import Paddington
+import PaddingtonCrypto
 
 /// One JSON object per line, for `paddington run`.
 struct JSONLine {

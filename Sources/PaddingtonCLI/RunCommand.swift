@@ -45,17 +45,17 @@ struct Run: AsyncParsableCommand {
         let mesh = Mesh(configuration: config, options: options, logger: logger)
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: mesh, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: mesh)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        let events = Task {
-            for await event in mesh.events { say(JSONLine.event(event)) }
+        let events = Task { [stream = mesh.events] in
+            for await event in stream { say(JSONLine.event(event)) }
         }
         let input = Task {
             for await line in Self.standardInputLines() {
                 await Self.send(line: line, mesh: mesh)
             }
-            if exitOnEOF { mesh.shutdown() }
+            if exitOnEOF { await group.triggerGracefulShutdown() }
         }
         try await group.run()
         input.cancel()

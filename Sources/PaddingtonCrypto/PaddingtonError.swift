@@ -36,6 +36,8 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
             case peerNotConnected
             case payloadTooLarge
             case connectionClosed
+            case connectionLost
+            case peerShutdown
             case protocolViolation
             case shutdown
             case transport
@@ -86,8 +88,14 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
         public static let peerNotConnected = Code(.peerNotConnected)
         /// A payload would make a frame larger than the configured maximum.
         public static let payloadTooLarge = Code(.payloadTooLarge)
-        /// The connection closed while an operation was under way.
+        /// The link was closed: by the peer with a WebSocket Close, or by this service; an operation on
+        /// a closing link fails with it too.
         public static let connectionClosed = Code(.connectionClosed)
+        /// The connection ended without a WebSocket Close, or failed: the peer's process, host or the
+        /// network went away.
+        public static let connectionLost = Code(.connectionLost)
+        /// The peer closed the link because it is shutting down (WebSocket status 1001, going away).
+        public static let peerShutdown = Code(.peerShutdown)
         /// The peer broke the protocol (unexpected frame type, reserved payload, ...).
         public static let protocolViolation = Code(.protocolViolation)
         /// The service is shutting down.

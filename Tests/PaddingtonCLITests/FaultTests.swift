@@ -36,10 +36,10 @@ struct FaultTests {
         try clientConfig.addServer(invitation)
         let client = Mesh(configuration: clientConfig, options: MeshConfiguration(reconnect: Self.fastReconnect), logger: Self.quietLogger())
         let connections = NIOLockedValueBox(0)
-        let running = Task { try await client.run() }
-        let events = Task {
-            for await event in client.events { if case .peerConnected = event { connections.withLockedValue { $0 += 1 } } }
+        let events = Task { [stream = client.events] in
+            for await event in stream { if case .peerConnected = event { connections.withLockedValue { $0 += 1 } } }
         }
+        let running = Task { try await client.run() }
         defer { client.shutdown(); running.cancel(); events.cancel() }
 
         var sentBefore = 0, failed = 0
@@ -97,8 +97,8 @@ struct FaultTests {
             options: MeshConfiguration(idleTimeout: .seconds(3), keepaliveInterval: .milliseconds(300)),
             logger: Self.quietLogger())
         let log = NIOLockedValueBox<[MeshEvent]>([])
+        let events = Task { [stream = server.events] in for await event in stream { log.withLockedValue { $0.append(event) } } }
         let running = Task { try await server.run() }
-        let events = Task { for await event in server.events { log.withLockedValue { $0.append(event) } } }
         defer { server.shutdown(); running.cancel(); events.cancel() }
         let port = try await server.listeningPort()
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import Paddington
+import PaddingtonCrypto
 
 /// Attacks on a running service over 127.0.0.1. Each case checks (a) the attacker is dropped or
 /// refused with the expected reason, counted in the statistics, (b) the service is still running,

@@ -28,7 +28,7 @@ struct DeliveryTests {
         while (acknowledged.count < target || cycles < 3), ContinuousClock.now < deadline {
             n += 1
             if !closing, cycles < 3, inbox.all.count >= 500 * (2 * cycles + 1),
-                let link = server.mesh.exchange.connection(for: PeerID(name: "client")), link.closeReason == nil
+                let link = server.mesh.core.registry.link(for: PeerID(name: "client")), link.closeReason == nil
             {
                 server.mesh.disconnect("client")
                 events.append("close before m\(n)")
@@ -82,7 +82,7 @@ struct DeliveryTests {
         var n = 0
         let deadline = ContinuousClock.now + .seconds(60)
         while closes < 20, ContinuousClock.now < deadline {
-            if let link = server.mesh.exchange.connection(for: PeerID(name: "client")), link.closeReason == nil {
+            if let link = server.mesh.core.registry.link(for: PeerID(name: "client")), link.closeReason == nil {
                 server.mesh.disconnect("client")
                 closes += 1
             }
@@ -143,9 +143,11 @@ struct DeliveryTests {
         var serverConfig = try serverConfiguration()
         let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
         let inbox = Inbox()
-        let server = RunningMesh(serverConfig, options: fastOptions(idleTimeout: .seconds(1))) { mesh in
+        // The idle limit leaves the client time to send its first message after connecting on a busy
+        // machine (the whole suite runs in parallel); the handler stays busy for more than twice the limit.
+        let server = RunningMesh(serverConfig, options: fastOptions(idleTimeout: .seconds(2))) { mesh in
             mesh.onMessage { message, _ in
-                if message.payload == "slow" { try await Task.sleep(for: .milliseconds(2500)) }
+                if message.payload == "slow" { try await Task.sleep(for: .milliseconds(4500)) }
                 inbox.append(message)
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Paddington
+import PaddingtonCrypto
 
 /// The handshake state machines, driven with the shared transcript (no I/O): both roles must
 /// produce exactly the transcript's plaintexts and accept the transcript's frames.

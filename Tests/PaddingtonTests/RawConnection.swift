@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Paddington
+import PaddingtonCrypto
 
 /// A raw TCP client for attacking and probing the listener byte by byte.
 final class RawConnection: Sendable {

@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 @testable import Paddington
+import PaddingtonCrypto
 
 /// An attacker's WebSocket client on a raw socket: it upgrades, writes any frame, parses the server's
 /// frames, and can run the handshake itself with only the protocol's crypto.

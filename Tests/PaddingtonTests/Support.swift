@@ -17,8 +17,10 @@ final class EventRecorder: Sendable {
 
     init(_ mesh: Mesh) {
         let events = self.events
+        // Subscribe now, before the mesh runs, so that no event is missed.
+        let stream = mesh.events
         task = Task {
-            for await event in mesh.events { events.withLockedValue { $0.append(event) } }
+            for await event in stream { events.withLockedValue { $0.append(event) } }
         }
     }
 
@@ -134,5 +136,17 @@ final class Inbox: Sendable {
         }
         Issue.record("timed out waiting for \(count) messages, got \(all.count)", sourceLocation: sourceLocation)
         throw PaddingtonError(.timeout, "messages")
+    }
+}
+
+extension EstablishedSession {
+    /// The protocol 1 session keys the handshake produced (the vectors fix them). Records an issue, and
+    /// returns keys that match nothing, when the handshake produced another codec.
+    var keys: EnvelopeKeys {
+        guard let codec = codec as? ProtocolOneCodec else {
+            Issue.record("expected a protocol 1 codec, got \(type(of: codec))")
+            return EnvelopeKeys.generate()
+        }
+        return codec.keys
     }
 }

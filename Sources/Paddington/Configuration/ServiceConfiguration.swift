@@ -1,3 +1,4 @@
+import PaddingtonCrypto
 /// A server this service dials out to (an imported invitation).
 public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
     /// The server's service name.

@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 /// swift-metrics (a no-op until the application bootstraps a metrics backend) under the labels
 /// `paddington_handshake_failures_total`, `paddington_disconnections_total`,
 /// `paddington_handshakes_total`, `paddington_messages_sent_total` and
-/// `paddington_messages_received_total`, each with a `service` dimension (and `reason`).
+/// `paddington_messages_received_total` and `paddington_messages_unhandled_total`, each with a `service`
+/// dimension (and `reason`).
 public struct MeshStatistics: Sendable, Equatable {
     /// Refused connections and failed handshakes, by ``PaddingtonError/Code-swift.struct`` name.
     public var handshakeFailures: [String: Int] = [:]
@@ -17,6 +18,10 @@ public struct MeshStatistics: Sendable, Equatable {
     public var messagesSent = 0
     /// Payloads received from links (keepalives excluded).
     public var messagesReceived = 0
+    /// Received payloads no handler was registered for (dropped, and reported once per peer).
+    public var unhandledMessages = 0
+
+    public init() {}
 }
 
 /// The counters behind ``MeshStatistics``.
@@ -25,11 +30,13 @@ final class StatisticsRecorder: Sendable {
     private let service: String
     private let sent: Counter
     private let received: Counter
+    private let unhandled: Counter
 
     init(service: String) {
         self.service = service
         sent = Counter(label: "paddington_messages_sent_total", dimensions: [("service", service)])
         received = Counter(label: "paddington_messages_received_total", dimensions: [("service", service)])
+        unhandled = Counter(label: "paddington_messages_unhandled_total", dimensions: [("service", service)])
     }
 
     var snapshot: MeshStatistics { state.withLockedValue { $0 } }
@@ -58,5 +65,10 @@ final class StatisticsRecorder: Sendable {
     func messageReceived() {
         state.withLockedValue { $0.messagesReceived += 1 }
         received.increment()
+    }
+
+    func messageUnhandled() {
+        state.withLockedValue { $0.unhandledMessages += 1 }
+        unhandled.increment()
     }
 }

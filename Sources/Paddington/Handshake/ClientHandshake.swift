@@ -1,3 +1,4 @@
+import PaddingtonCrypto
 /// The dialling side of the handshake, as a pure state machine: events in, actions out.
 ///
 /// 1. The upgrade request carries the masked salts (``upgradeHeaders``).
@@ -5,7 +6,7 @@
 /// 3. Frame 2 must open under `(PSK_inner, SK_out)`: proof that the server read frame 1.
 /// 4. Frame 3 sends our `PeerDetails`; frame 4 must name the server and zone of the invitation.
 /// 5. `client_is_secondary` means poll `{}` once a second until primary; `server_is_secondary` fails.
-package struct ClientHandshake {
+package struct ClientHandshake: HandshakeMachine {
     enum State {
         case awaitingUpgrade
         case awaitingHello
@@ -63,7 +64,7 @@ package struct ClientHandshake {
                 return [.send(Envelope.seal(details.json(), keys: keys, salts: salts))]
 
             case .awaitingDetails(let hello):
-                let details = try WireMessage.PeerDetails.decode(try open(frame, keys: sessionKeys!, step: "frame 4 (server PeerDetails)"))
+                let details = try WireMessage.PeerDetails.decode(try open(frame, keys: try establishedKeys(), step: "frame 4 (server PeerDetails)"))
                 guard details.name == server.name else {
                     return [fail(.peerNameMismatch, "server says it is '\(details.name)', the invitation is from '\(server.name)'")]
                 }
@@ -76,7 +77,7 @@ package struct ClientHandshake {
                 return standby(details.standby, hello: hello)
 
             case .awaitingStandbyStatus(let hello):
-                let status = try WireMessage.Standby.decode(try open(frame, keys: sessionKeys!, step: "standby status"))
+                let status = try WireMessage.Standby.decode(try open(frame, keys: try establishedKeys(), step: "standby status"))
                 return standby(status, hello: hello)
 
             case .awaitingUpgrade, .standby, .done:
@@ -88,6 +89,9 @@ package struct ClientHandshake {
             return [fail(.protocolViolation, "\(error)")]
         }
     }
+
+    /// Clients never decide standby.
+    package mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction] { [] }
 
     /// The standby wait is over: ask the server again.
     package mutating func standbyTimerFired() -> [HandshakeAction] {
@@ -104,10 +108,16 @@ package struct ClientHandshake {
             state = .standby(serverHello: hello)
             return [.waitThenPoll(Self.standbyPollInterval)]
         }
+        guard let keys = sessionKeys else { return [fail(.protocolViolation, "no session keys at the end of the handshake")] }
         state = .done
         return [.established(EstablishedSession(
             peerName: server.name, zone: server.zone, peerEngine: hello.engine, peerVersion: hello.version,
-            role: .client, keys: sessionKeys!, salts: salts))]
+            role: .client, codec: ProtocolOneCodec(keys: keys, salts: salts)))]
+    }
+
+    private func establishedKeys() throws -> EnvelopeKeys {
+        guard let sessionKeys else { throw PaddingtonError(.protocolViolation, "no session keys yet") }
+        return sessionKeys
     }
 
     private func open(_ frame: [UInt8], keys: EnvelopeKeys, step: String) throws -> [UInt8] {

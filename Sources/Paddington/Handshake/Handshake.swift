@@ -12,25 +12,33 @@ package enum HandshakeAction: Sendable {
     case fail(PaddingtonError)
 }
 
-/// The outcome of a successful handshake: everything the session layer needs.
-public struct EstablishedSession: Sendable {
+/// The outcome of a successful handshake: who the peer is, and the codec for the link.
+package struct EstablishedSession: Sendable {
     /// Which side dialled.
-    public enum Role: Sendable { case client, server }
+    package enum Role: Sendable { case client, server }
 
     /// The peer's service name.
-    public var peerName: String
+    package var peerName: String
     /// The zone of the link.
-    public var zone: String
+    package var zone: String
     /// The peer's engine string (e.g. `paddington`).
-    public var peerEngine: String
+    package var peerEngine: String
     /// The peer's version string (e.g. `0.32.2`).
-    public var peerVersion: String
+    package var peerVersion: String
     /// Which side this process played.
-    public var role: Role
-    /// `(SK_in, SK_out)`.
-    var keys: EnvelopeKeys
-    /// `(Sin, Sout)`.
-    var salts: ConnectionSalts
+    package var role: Role
+    /// Seals and opens the link's frames.
+    package var codec: any LinkCodec
+}
+
+/// A handshake state machine as ``HandshakeDriver`` runs it: frames in, actions out.
+package protocol HandshakeMachine {
+    /// A handshake frame arrived.
+    mutating func receive(_ frame: [UInt8]) -> [HandshakeAction]
+    /// The driver's answer to ``HandshakeAction/decideStandby(name:zone:)`` (servers).
+    mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction]
+    /// The wait asked for by ``HandshakeAction/waitThenPoll(_:)`` is over (clients).
+    mutating func standbyTimerFired() -> [HandshakeAction]
 }
 
 /// Identity strings sent in the Handshake messages.

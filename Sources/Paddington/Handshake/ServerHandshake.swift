@@ -1,3 +1,4 @@
+import PaddingtonCrypto
 /// The accepting side of the handshake, as a pure state machine: events in, actions out.
 ///
 /// The driver passes the configured clients and the connection's source address; only clients
@@ -9,7 +10,7 @@
 /// 3. Frame 3 must carry the candidate's name and zone and version 2.
 /// 4. The driver decides the standby status of `name@zone`; frame 4 carries it.
 /// 5. A client told it is secondary polls with `{}`; each poll gets a fresh decision.
-package struct ServerHandshake {
+package struct ServerHandshake: HandshakeMachine {
     enum State {
         case awaitingHello
         case awaitingDetails(client: ClientEntry, hello: WireMessage.Hello)
@@ -42,13 +43,9 @@ package struct ServerHandshake {
         self.sessionInnerKey = sessionInnerKey
     }
 
-    /// The client whose keys opened frame 1, once known.
-    package var authenticatedClient: ClientEntry? {
-        switch state {
-        case .awaitingDetails(let client, _), .deciding(let client, _, _), .standby(let client, _): return client
-        case .awaitingHello, .done: return nil
-        }
-    }
+    /// The client whose keys opened frame 1, once known (also after a later step failed, so that the
+    /// failure can name it).
+    package private(set) var authenticatedClient: ClientEntry?
 
     package mutating func receive(_ frame: [UInt8]) -> [HandshakeAction] {
         switch state {
@@ -103,7 +100,7 @@ package struct ServerHandshake {
             state = .done
             return [reply, .established(EstablishedSession(
                 peerName: client.name, zone: client.zone, peerEngine: hello.engine, peerVersion: hello.version,
-                role: .server, keys: keys, salts: salts))]
+                role: .server, codec: ProtocolOneCodec(keys: keys, salts: salts)))]
         }
         if status.serverIsSecondary {
             state = .done
@@ -112,6 +109,9 @@ package struct ServerHandshake {
         state = .standby(client: client, hello: hello)
         return [reply]
     }
+
+    /// Servers never wait as standby.
+    package mutating func standbyTimerFired() -> [HandshakeAction] { [] }
 
     private mutating func receiveHello(_ frame: [UInt8]) -> [HandshakeAction] {
         var lastError: PaddingtonError?
@@ -127,6 +127,7 @@ package struct ServerHandshake {
                 let keys = EnvelopeKeys(inner: sessionInnerKey, outer: hello.sessionKey)
                 self.salts = salts
                 self.sessionKeys = keys
+                authenticatedClient = client
                 state = .awaitingDetails(client: client, hello: hello)
                 let reply = WireMessage.Hello(sessionKey: sessionInnerKey, engine: identity.engine, version: identity.version)
                 return [.send(Envelope.seal(reply.json(), keys: EnvelopeKeys(inner: client.keys.inner, outer: hello.sessionKey), salts: salts))]

@@ -1,3 +1,4 @@
+import PaddingtonCrypto
 import Foundation
 
 /// The JSON messages of the handshake (paddington `connection.rs`), written byte-for-byte as

@@ -1,0 +1,103 @@
+import NIOCore
+import NIOWebSocket
+
+/// What differs between the two roles while ``HandshakeDriver`` runs a handshake.
+protocol HandshakeRole {
+    /// Servers: may `peer` become primary now? Throws to refuse the connection.
+    mutating func decideStandby(_ peer: PeerID) throws -> WireMessage.Standby
+    /// Clients: wait `delay` as a standby connection before polling again. Throws to give up.
+    func waitAsStandby(_ delay: Duration) async throws
+}
+
+/// Runs a handshake state machine over an upgraded connection, for either role: it writes the frames
+/// the machine asks for, reads each next frame under the connection's step limit, and answers standby
+/// questions through the role. It returns the established session; every failure is thrown as a
+/// ``PaddingtonError`` with the right code (a step that timed out is a ``PaddingtonError/Code-swift.struct/timeout``).
+struct HandshakeDriver {
+    let controller: LinkController
+    let stepTimeout: Duration
+
+    typealias Frames = NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
+
+    func run<Machine: HandshakeMachine, Role: HandshakeRole>(
+        _ machine: inout Machine,
+        start: [HandshakeAction],
+        role: inout Role,
+        frames: inout Frames,
+        outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
+    ) async throws -> EstablishedSession {
+        var actions = start
+        while true {
+            var next: [HandshakeAction] = []
+            for action in actions {
+                switch action {
+                case .send(let bytes):
+                    try await outbound.write(WebSocketFrame(fin: true, opcode: .text, data: controller.channel.allocator.buffer(bytes: bytes)))
+                case .decideStandby(let name, let zone):
+                    next += machine.standbyDecided(try role.decideStandby(PeerID(name: name, zone: zone)))
+                case .waitThenPoll(let delay):
+                    controller.disarmStep()
+                    try await role.waitAsStandby(delay)
+                    next += machine.standbyTimerFired()
+                case .established(let session):
+                    controller.disarmStep()
+                    return session
+                case .fail(let error):
+                    throw error
+                }
+            }
+            if next.isEmpty {
+                next = machine.receive(try await nextFrame(&frames))
+            }
+            actions = next
+        }
+    }
+
+    /// The next handshake frame's bytes, within the step limit. A Close is answered and ends the
+    /// handshake; other control frames and binary frames break the protocol here.
+    func nextFrame(_ frames: inout Frames) async throws -> [UInt8] {
+        controller.armStep()
+        let frame: WebSocketFrame?
+        do {
+            frame = try await frames.next()
+            handOffFromEventLoop()
+        } catch {
+            throw failure(error, during: "the handshake")
+        }
+        guard let frame else {
+            if controller.stepTimedOut { throw timeout }
+            throw PaddingtonError(.connectionClosed, "the peer closed the connection during the handshake")
+        }
+        if frame.opcode == .connectionClose {
+            var code = frame.data
+            let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: code.readSlice(length: 2) ?? ByteBuffer())
+            controller.channel.writeAndFlush(reply, promise: nil)
+            throw PaddingtonError(.connectionClosed, "the peer closed the link during the handshake")
+        }
+        guard frame.opcode == .text else {
+            throw PaddingtonError(.protocolViolation, "expected a text frame in the handshake, got a \(frame.opcode) frame")
+        }
+        return Array(buffer: frame.data)
+    }
+
+    private var timeout: PaddingtonError {
+        PaddingtonError(.timeout, "no handshake frame within \(stepTimeout)")
+    }
+
+    /// A read that failed: the step timer, a WebSocket protocol error from the peer, or a broken
+    /// connection.
+    func failure(_ error: any Error, during step: String) -> PaddingtonError {
+        if controller.stepTimedOut { return timeout }
+        return Self.linkFailure(error, during: step)
+    }
+
+    /// A read that failed: a WebSocket protocol error from the peer (an oversized or fragmented
+    /// control frame, a frame over the size limit, bad framing) or a broken connection.
+    static func linkFailure(_ error: any Error, during step: String) -> PaddingtonError {
+        if error is NIOWebSocketError {
+            return PaddingtonError(.protocolViolation, "the peer broke WebSocket framing during \(step)", cause: error)
+        }
+        if let error = error as? PaddingtonError { return error }
+        return PaddingtonError(.connectionLost, "the connection failed during \(step)", cause: error)
+    }
+}

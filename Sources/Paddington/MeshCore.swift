@@ -1,0 +1,72 @@
+import Logging
+import NIOCore
+
+/// What the listener, the diallers and the link sessions of one ``Mesh`` share: the configuration,
+/// the registry of links, admission limits, the inbound pipeline, the event hub and the counters.
+/// One per mesh; nothing in it is global.
+final class MeshCore: Sendable {
+    let configuration: ServiceConfiguration
+    let options: MeshConfiguration
+    let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
+    let registry: LinkRegistry
+    let admission: AdmissionControl
+    let pipeline: InboundPipeline
+    let outboundInterceptors: [any OutboundInterceptor]
+    let events: EventHub
+    let statistics: StatisticsRecorder
+
+    init(
+        configuration: ServiceConfiguration,
+        options: MeshConfiguration,
+        inboundInterceptors: [any InboundInterceptor],
+        outboundInterceptors: [any OutboundInterceptor],
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.options = options
+        self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
+        registry = LinkRegistry()
+        admission = AdmissionControl(maxPending: options.maxPendingHandshakes, maxPerAddress: options.maxConnectionsPerAddress)
+        statistics = StatisticsRecorder(service: configuration.name)
+        pipeline = InboundPipeline(
+            interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
+        self.outboundInterceptors = outboundInterceptors
+        events = EventHub(bufferSize: options.eventBufferSize)
+    }
+
+    var isShuttingDown: Bool { registry.isShuttingDown }
+
+    func emit(_ event: MeshEvent) {
+        statistics.record(event)
+        events.emit(event)
+    }
+
+    /// The limits of each connection's ``LinkStateMachine``.
+    var linkConfiguration: LinkStateMachine<LinkController.Waiter>.Configuration {
+        LinkStateMachine.Configuration(
+            budgetBytes: options.outboundBufferSize,
+            idleTimeout: .nanoseconds(options.idleTimeout.nanoseconds),
+            keepaliveInterval: .nanoseconds(options.keepaliveInterval.nanoseconds),
+            stepTimeout: .nanoseconds(options.handshakeTimeout.nanoseconds))
+    }
+
+    /// Sleeps for `duration` (a backoff, a standby poll). Returns false when the mesh is shutting down:
+    /// shutdown cancels the dialler and listener tasks once the links are closed, which ends the sleep.
+    func pause(_ duration: Duration) async -> Bool {
+        guard !isShuttingDown else { return false }
+        do { try await Task.sleep(for: duration) } catch { return false }
+        return !isShuttingDown && !Task.isCancelled
+    }
+
+    /// Turns any failure of a connection attempt into a ``PaddingtonError`` with the right code.
+    func classify(_ error: any Error, controller: LinkController?, during step: String) -> PaddingtonError {
+        if controller?.stepTimedOut == true {
+            return PaddingtonError(.timeout, "\(step) took longer than \(options.handshakeTimeout)")
+        }
+        if let error = error as? PaddingtonError { return error }
+        return PaddingtonError(.transport, "\(step) failed", cause: error)
+    }
+}

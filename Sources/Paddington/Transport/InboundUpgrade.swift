@@ -1,0 +1,18 @@
+import PaddingtonCrypto
+import NIOCore
+import NIOWebSocket
+
+/// What the listener's pipeline produces for each accepted connection.
+enum InboundUpgrade: Sendable {
+    case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, InboundConnection)
+    case refused(address: String, error: PaddingtonError)
+}
+
+/// What the checks before the upgrade learnt about an inbound connection.
+struct InboundConnection: Sendable {
+    var address: String
+    var ip: IPAddress
+    var maskedSalts: ConnectionSalts
+    var controller: LinkController
+    var admission: Admission
+}

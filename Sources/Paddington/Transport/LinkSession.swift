@@ -1,0 +1,126 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Runs one established link until it ends: the read loop, the link's delivery tasks, and the
+/// bookkeeping around them (registration, events, the reason it ended).
+///
+/// **The read loop only reads.** It takes each frame, lets the codec open it (keepalives and other
+/// link-internal frames end there), offers the message to the taps, and queues it in the link's
+/// ``PeerInbox``. Handlers run on delivery tasks that drain the queue: one for ordered delivery, up to
+/// `maxPerPeer` for concurrent delivery. A handler that awaits something from its own peer therefore
+/// never blocks the loop that reads it; only a full queue does (backpressure).
+struct LinkSession {
+    let core: MeshCore
+    let mesh: Mesh
+
+    typealias Frames = NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
+
+    /// Registers `link` (claiming `claim` if the handshake held one), then runs it to its end.
+    ///
+    /// - Throws: only when the link cannot be registered (`name@zone` is taken, or the mesh is shutting
+    ///   down); once registered, the session's end is reported as an event, not thrown.
+    func run(_ link: Link, claim: UInt64?, frames: inout Frames, afterRegistering: () -> Void = {}) async throws {
+        try core.registry.register(link, claim: claim)
+        afterRegistering()
+        var logger = core.logger
+        logger[metadataKey: "peer"] = "\(link.id)"
+        logger.info("peer connected", metadata: [
+            "peer.engine": "\(link.info.engine)", "peer.version": "\(link.info.version)",
+            "protocol": "\(link.info.protocolVersion)",
+        ])
+        core.emit(.peerConnected(link.info))
+
+        let context = MessageContext(mesh: mesh, peer: link.id, logger: logger)
+        let inbox = PeerInbox(limits: PeerInbox.Limits(messages: core.options.inboundQueueDepth, bytes: core.options.inboundBufferSize))
+        let workers: Int
+        switch core.options.delivery {
+        case .ordered: workers = 1
+        case .concurrent(let maxPerPeer): workers = max(1, maxPerPeer)
+        }
+        let pipeline = core.pipeline
+        let controller = link.controller
+        let reason: PaddingtonError = await withDiscardingTaskGroup { group in
+            for _ in 0..<workers {
+                group.addTask {
+                    while !Task.isCancelled, let message = await inbox.next() {
+                        await pipeline.deliver(message, context: context)
+                        controller.messageHandled()
+                    }
+                }
+            }
+            let reason = await readLoop(link, frames: &frames, inbox: inbox, logger: logger)
+            inbox.finish()
+            return reason
+        }
+        let dropped = inbox.discardAll()
+        if dropped > 0 {
+            logger.notice("queued messages dropped: the session was cancelled before their handlers ran", metadata: ["count": "\(dropped)"])
+        }
+        link.abort(reason: reason)
+        let final = link.closeReason ?? reason
+        core.registry.unregister(link, reason: final)
+        logger.info("peer disconnected", metadata: ["reason": "\(final.code)", "error": "\(final.message)"])
+        core.emit(.peerDisconnected(link.id, reason: final))
+    }
+
+    private func readLoop(_ link: Link, frames: inout Frames, inbox: PeerInbox, logger: Logger) async -> PaddingtonError {
+        let controller = link.controller
+        let codec = link.codec
+        while true {
+            controller.waiting()
+            let frame: WebSocketFrame?
+            do {
+                frame = try await frames.next()
+                handOffFromEventLoop()
+            } catch {
+                return link.closeReason ?? HandshakeDriver.linkFailure(error, during: "the session")
+            }
+            guard let frame else {
+                return link.closeReason
+                    ?? PaddingtonError(.connectionLost, "the connection ended without a WebSocket Close (the peer's process or the network went away)")
+            }
+            switch frame.opcode {
+            case .ping, .pong:
+                continue
+            case .connectionClose:
+                // Answered once every frame already accepted has been written.
+                controller.peerSentClose(reason: Self.peerCloseReason(frame.data))
+                continue
+            default:
+                break
+            }
+            let inbound: InboundFrame
+            do {
+                inbound = try codec.open(frame)
+            } catch {
+                let failure = error as? PaddingtonError ?? PaddingtonError(.protocolViolation, "\(error)")
+                logger.notice("dropping peer: bad frame", metadata: ["reason": "\(failure.code)", "error": "\(failure.message)"])
+                link.close(reason: failure)
+                return failure
+            }
+            guard case .message(let payload) = inbound else { continue }
+            core.statistics.messageReceived()
+            let message = Message(sender: link.id.name, recipient: core.configuration.name, zone: link.id.zone, content: payload)
+            if core.pipeline.tap(message, from: link.info) { continue }
+            controller.messageArrived()
+            do {
+                try await inbox.enqueue(message)
+            } catch {
+                return link.closeReason ?? PaddingtonError(.shutdown, "the session was cancelled")
+            }
+        }
+    }
+
+    /// Why the peer closed, from its Close frame's status: 1001 (going away) means it is shutting down.
+    static func peerCloseReason(_ data: ByteBuffer) -> PaddingtonError {
+        var data = data
+        guard let status = data.readInteger(as: UInt16.self) else {
+            return PaddingtonError(.connectionClosed, "the peer closed the link")
+        }
+        if status == 1001 {
+            return PaddingtonError(.peerShutdown, "the peer closed the link: it is shutting down")
+        }
+        return PaddingtonError(.connectionClosed, "the peer closed the link (WebSocket status \(status))")
+    }
+}

@@ -1,0 +1,319 @@
+import PaddingtonCrypto
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Accepts the connections of a service's clients: binds (and re-binds with backoff after a failure),
+/// refuses before the WebSocket upgrade what no client could be (an address no client is allowed from,
+/// missing salt headers, over the admission limits), runs the server side of the handshake on each
+/// upgraded connection, and hands established links to a ``LinkSession``.
+final class Listener: Sendable {
+    private struct State {
+        var channel: (any Channel)?
+        var port: Int?
+        var failure: PaddingtonError?
+        var waiters: [CheckedContinuation<Int, any Error>] = []
+    }
+
+    private let core: MeshCore
+    private let state = NIOLockedValueBox(State())
+
+    init(core: MeshCore) {
+        self.core = core
+    }
+
+    private var logger: Logger { core.logger }
+
+    // MARK: The bound port
+
+    /// Waits until the listener is bound and returns its port.
+    func port() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let immediate: Result<Int, any Error>? = state.withLockedValue { state in
+                if let port = state.port { return .success(port) }
+                if let failure = state.failure { return .failure(failure) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let immediate { continuation.resume(with: immediate) }
+        }
+    }
+
+    private func bound(channel: any Channel, port: Int) {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Int, any Error>] in
+            state.channel = channel
+            state.port = port
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    private func unbound() {
+        state.withLockedValue { state in
+            state.channel = nil
+            state.port = nil
+        }
+    }
+
+    /// Fails the waits for the port (the mesh stopped, or never listens).
+    func finish(_ error: PaddingtonError) {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Int, any Error>] in
+            state.failure = error
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+
+    /// Stops accepting: closes the listening socket. Connections already accepted go on.
+    func close() async {
+        let channel = state.withLockedValue { $0.channel }
+        try? await channel?.close()
+    }
+
+    // MARK: Accepting
+
+    /// Binds the listener and accepts connections until shutdown; re-binds with backoff on failure.
+    func run(session: LinkSession) async {
+        let configuration = core.configuration
+        var attempt = 0
+        while !core.isShuttingDown, !Task.isCancelled {
+            do {
+                let server = try await bind()
+                attempt = 0
+                let port = server.channel.localAddress?.port ?? configuration.port
+                bound(channel: server.channel, port: port)
+                logger.info("listening", metadata: ["address": "\(configuration.ip):\(port)"])
+                core.emit(.listening(host: configuration.ip.description, port: port))
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await server.executeThenClose { inbound in
+                        for try await upgrade in inbound {
+                            handOffFromEventLoop()
+                            group.addTask { await self.handle(upgrade, session: session) }
+                        }
+                    }
+                }
+                unbound()
+            } catch {
+                unbound()
+                if core.isShuttingDown || Task.isCancelled { return }
+                logger.error("listener failed", metadata: ["address": "\(configuration.ip):\(configuration.port)", "error": "\(error)"])
+            }
+            let delay = core.options.reconnect.delay(attempt: attempt, random: Double.random(in: 0...1))
+            attempt += 1
+            guard await core.pause(delay) else { return }
+        }
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<EventLoopFuture<InboundUpgrade>, Never> {
+        let core = self.core
+        return try await ServerBootstrap(group: core.eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: core.configuration.ip.description, port: core.configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(channel, core: core)
+                }
+            }
+    }
+
+    /// Sets up one accepted connection: admission limits, the upgrade's time limit, and an upgrader
+    /// that refuses, before any 101, addresses no client may use and requests without valid salt headers.
+    private static func configure(_ channel: any Channel, core: MeshCore) throws -> EventLoopFuture<InboundUpgrade> {
+        let options = core.options
+        let addressText = channel.remoteAddress?.description ?? "unknown"
+        guard let ipText = channel.remoteAddress?.ipAddress, let address = IPAddress(ipText) else {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededFuture(
+                .refused(address: addressText, error: PaddingtonError(.transport, "no peer address")))
+        }
+        let admission: Admission
+        switch core.admission.admit(address) {
+        case .failure(let refusal):
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: refusal))
+        case .success(let admitted):
+            admission = admitted
+        }
+        channel.closeFuture.whenComplete { _ in admission.closed() }
+        let controller = LinkController(channel: channel, configuration: core.linkConfiguration)
+        controller.armStep()
+        try options.channelInitializer?(channel, .server)
+        let allowed = core.configuration.clients.contains { $0.allowance.allows(address) }
+
+        @Sendable func salts(_ head: HTTPRequestHead) -> ConnectionSalts? {
+            let inner = head.headers.first(name: ConnectionSalts.innerHeaderName)
+            let outer = head.headers.first(name: ConnectionSalts.outerHeaderName)
+            guard let inner, let outer, inner.utf8.count == 64, outer.utf8.count == 64 else { return nil }
+            return try? ConnectionSalts.parseHeaders(innerHeader: inner, outerHeader: outer)
+        }
+
+        let observer = UpgradeErrorObserver()
+        let upgrader = NIOTypedWebSocketServerUpgrader<InboundUpgrade>(
+            maxFrameSize: options.maxFrameSize,
+            enableAutomaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                guard allowed, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    channel.pipeline.syncOperations.removeHandler(observer, promise: nil)
+                    let ws = try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize)
+                    let connection = InboundConnection(
+                        address: ipText, ip: address, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
+                        controller: controller, admission: admission)
+                    return .websocket(ws, connection)
+                }
+            })
+
+        let configuration = NIOTypedHTTPServerUpgradeConfiguration<InboundUpgrade>(
+            upgraders: [upgrader],
+            notUpgradingCompletionHandler: { channel in
+                let error: PaddingtonError
+                let status: HTTPResponseStatus
+                if !allowed {
+                    error = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(ipText)")
+                    status = .forbidden
+                } else {
+                    error = PaddingtonError(.protocolViolation,
+                        "not a WebSocket upgrade with valid \(ConnectionSalts.innerHeaderName) and \(ConnectionSalts.outerHeaderName) headers")
+                    status = .badRequest
+                }
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: "0")
+                headers.add(name: "Connection", value: "close")
+                let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+                channel.write(HTTPServerResponsePart.head(head), promise: nil)
+                channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
+                return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: error))
+            })
+        let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+            configuration: .init(upgradeConfiguration: configuration))
+        try channel.pipeline.syncOperations.addHandler(observer)
+        // A request that never completes (slowloris), oversized or malformed headers, or a reset before
+        // the request: report it like any other refusal.
+        return negotiated.flatMapError { error in
+            channel.close(promise: nil)
+            let failure: PaddingtonError
+            if controller.stepTimedOut {
+                failure = PaddingtonError(.timeout, "no complete upgrade request within \(options.handshakeTimeout)")
+            } else if let parseError = observer.error {
+                failure = PaddingtonError(.protocolViolation, "the HTTP request is malformed or too large", cause: parseError)
+            } else {
+                failure = PaddingtonError(.connectionClosed, "the connection ended before the upgrade", cause: error)
+            }
+            return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: failure))
+        }
+    }
+
+    /// Runs one inbound connection to its end. Never throws: one connection's failure is its own.
+    private func handle(_ upgrade: EventLoopFuture<InboundUpgrade>, session: LinkSession) async {
+        let result: InboundUpgrade
+        do {
+            result = try await upgrade.get()
+            handOffFromEventLoop()
+        } catch {
+            // Malformed HTTP, oversized headers, an upgrade timeout or a reset before the request.
+            logger.debug("inbound connection ended before the upgrade", metadata: ["error": "\(error)"])
+            return
+        }
+        switch result {
+        case .refused(let address, let error):
+            // A stranger's failure: debug, not a warning (it is counted in the statistics and reported as an event).
+            logger.debug("refused connection", metadata: ["peer.address": "\(address)", "reason": "\(error.code)", "error": "\(error.message)"])
+            core.emit(.handshakeFailed(address: address, peer: nil, error: error))
+        case .websocket(let ws, let connection):
+            await serve(ws, connection: connection, session: session)
+        }
+    }
+
+    /// The server side of the handshake, then the session.
+    private func serve(_ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, connection: InboundConnection, session: LinkSession) async {
+        let configuration = core.configuration
+        let options = core.options
+        var machine = ServerHandshake(
+            localName: configuration.name, candidates: configuration.clients, address: connection.ip,
+            preferred: core.registry.lastClient(from: connection.ip), maskedSalts: connection.maskedSalts, identity: options.identity)
+        var role = ServerRole(registry: core.registry, maxStandby: options.maxStandbyConnections, address: connection.address, logger: logger)
+        let driver = HandshakeDriver(controller: connection.controller, stepTimeout: options.handshakeTimeout)
+        do {
+            try await ws.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
+                defer { role.release() }
+                let established = try await driver.run(&machine, start: [], role: &role, frames: &frames, outbound: outbound)
+                connection.admission.handshakeDone()
+                let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize)
+                core.registry.authenticated(link.id, from: connection.ip)
+                try await session.run(link, claim: role.claim, frames: &frames) { role.registered() }
+            }
+        } catch {
+            connection.admission.handshakeDone()
+            let failure = core.classify(error, controller: connection.controller, during: "the handshake")
+            let peer = role.peer ?? machine.authenticatedClient.map { PeerID(name: $0.name, zone: $0.zone) }
+            // A client whose keys we recognised is worth a notice; a stranger's failure is debug.
+            logger.log(level: peer == nil ? .debug : .notice, "handshake failed", metadata: [
+                "peer.address": "\(connection.address)", "peer": "\(peer?.description ?? "unknown")",
+                "reason": "\(failure.code)", "error": "\(failure.message)",
+            ])
+            core.emit(.handshakeFailed(address: connection.address, peer: peer, error: failure))
+        }
+    }
+}
+
+/// The server's side of standby during a handshake: it claims `name@zone` for a primary connection,
+/// counts standby connections, and gives both back when the handshake ends without using them.
+struct ServerRole: HandshakeRole {
+    let registry: LinkRegistry
+    let maxStandby: Int
+    let address: String
+    let logger: Logger
+    private(set) var peer: PeerID?
+    /// The claim on `name@zone` of a connection told it is primary, until its link is registered.
+    private(set) var claim: UInt64?
+    private var inStandby = false
+
+    init(registry: LinkRegistry, maxStandby: Int, address: String, logger: Logger) {
+        self.registry = registry
+        self.maxStandby = maxStandby
+        self.address = address
+        self.logger = logger
+    }
+
+    mutating func decideStandby(_ peer: PeerID) throws -> WireMessage.Standby {
+        self.peer = peer
+        let decision = registry.decideStandby(peer, maxStandby: maxStandby, isRetry: inStandby)
+        if decision.refused {
+            throw PaddingtonError(.tooManyConnections, "\(peer) already has \(maxStandby) standby connections waiting")
+        }
+        claim = decision.claim
+        let wasInStandby = inStandby
+        inStandby = decision.status.clientIsSecondary
+        if inStandby, !wasInStandby {
+            logger.info("peer waits as standby", metadata: ["peer": "\(peer)", "peer.address": "\(address)"])
+        }
+        return decision.status
+    }
+
+    func waitAsStandby(_ delay: Duration) async throws {
+        throw PaddingtonError(.protocolViolation, "a server never waits as standby")
+    }
+
+    /// The link was registered with the claim: it is no longer ours to give back.
+    mutating func registered() {
+        claim = nil
+    }
+
+    /// Gives back a claim or a standby place the handshake did not use.
+    mutating func release() {
+        if let claim, let peer { registry.releaseClaim(peer, token: claim) }
+        if inStandby, let peer { registry.leaveStandby(peer) }
+        claim = nil
+        inStandby = false
+    }
+}
