@@ -83,12 +83,25 @@ let package = Package(
             path: "Examples/Echo",
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the tests and the benchmarks: child processes, a connected pair of meshes,
+        // scratch folders and ports. Not a product.
+        .target(
+            name: "PaddingtonTestSupport",
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PaddingtonBench",
             dependencies: [
                 "Paddington",
                 "PaddingtonCrypto",
+                "PaddingtonTestSupport",
                 "CSodium",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -116,6 +129,7 @@ let package = Package(
             dependencies: [
                 "Paddington",
                 "PaddingtonCrypto",
+                "PaddingtonTestSupport",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,7 +144,9 @@ let package = Package(
             name: "PaddingtonCLITests",
             dependencies: [
                 "Paddington",
+                "PaddingtonTestSupport",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

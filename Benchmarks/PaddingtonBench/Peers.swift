@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import Paddington
+import PaddingtonTestSupport
 
 /// Idle peers held by one server process: the clients run in a child process (this binary, in a
 /// hidden mode), so the server's resident memory is measured alone.
@@ -134,37 +135,20 @@ func plainPeersChild(port: Int, count: Int) async throws {
 }
 
 /// This binary, started again in a child mode, with its output watched.
-final class Child: @unchecked Sendable {
-    let process = Process()
-    private let output = NIOLockedValueBox("")
+func startChild(_ arguments: [String]) throws -> ChildProcess {
+    try ChildProcess(CommandLine.arguments[0], arguments, in: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+}
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.withLockedValue { $0 += String(decoding: data, as: UTF8.self) } }
-        }
-        try process.run()
-    }
-
+extension ChildProcess {
+    /// Waits for `text` on the child's output; throws when it does not come.
     func waitForLine(_ text: String, timeout: Duration = .seconds(120)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if output.withLockedValue({ $0.contains(text) }) { return }
-            guard process.isRunning else { throw BenchError("the child exited: \(output.withLockedValue { $0 })") }
-            try await Task.sleep(for: .milliseconds(10))
+        guard await waitUntilOutput(contains: text, timeout: timeout) else {
+            throw BenchError("no '\(text)' from the child; \(outputTails)")
         }
-        throw BenchError("no '\(text)' from the child")
     }
 
     func stop() {
-        if process.isRunning { process.terminate() }
+        kill(SIGTERM)
         process.waitUntilExit()
     }
 }
-
-func startChild(_ arguments: [String]) throws -> Child { try Child(arguments) }

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import Paddington
+import PaddingtonTestSupport
 
 /// One line of the report.
 struct Figure {

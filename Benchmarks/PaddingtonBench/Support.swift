@@ -3,36 +3,6 @@ import Logging
 import NIOConcurrencyHelpers
 import Paddington
 
-/// Counts events and lets one task wait until a target is reached.
-final class Latch: Sendable {
-    private let state = NIOLockedValueBox<(count: Int, target: Int, waiter: CheckedContinuation<Void, Never>?)>((0, .max, nil))
-
-    func reset(target: Int) { state.withLockedValue { $0 = (0, target, nil) } }
-
-    func increment() {
-        let waiter = state.withLockedValue { value -> CheckedContinuation<Void, Never>? in
-            value.count += 1
-            guard value.count >= value.target, let waiter = value.waiter else { return nil }
-            value.waiter = nil
-            return waiter
-        }
-        waiter?.resume()
-    }
-
-    var count: Int { state.withLockedValue { $0.count } }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLockedValue { value -> Bool in
-                if value.count >= value.target { return true }
-                value.waiter = continuation
-                return false
-            }
-            if ready { continuation.resume() }
-        }
-    }
-}
-
 /// A window of `size` requests in flight: `acquire` waits while the window is full.
 final class Window: Sendable {
     private let state: NIOLockedValueBox<(available: Int, waiters: [CheckedContinuation<Void, Never>])>
@@ -63,12 +33,6 @@ final class Window: Sendable {
         }
         waiter?.resume()
     }
-}
-
-func quietLogger() -> Logger {
-    var logger = Logger(label: "bench")
-    logger.logLevel = .critical
-    return logger
 }
 
 @_silgen_name("malloc_trim")
@@ -106,44 +70,4 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let index = min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)
     return sorted[max(0, index)]
-}
-
-/// A server mesh with one client, `client`, and that client's mesh, connected.
-struct MeshPair {
-    let server: Mesh
-    let client: Mesh
-    private let tasks: [Task<Void, Never>]
-
-    static func start(
-        options: MeshConfiguration = MeshConfiguration(),
-        extraClients: Int = 0,
-        serverHandler: @escaping MessageHandler,
-        clientHandler: @escaping MessageHandler = { _, _ in }
-    ) async throws -> MeshPair {
-        var serverConfig = try ServiceConfiguration(name: "server", url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
-        let anywhere = try IPAllowance(parsing: "127.0.0.1")
-        for n in 0..<extraClients { try serverConfig.addClient("other\(n)", allowing: anywhere) }
-        var invitation = try serverConfig.addClient("client", allowing: anywhere)
-        let server = Mesh(configuration: serverConfig, options: options, logger: quietLogger())
-        server.onMessage(serverHandler)
-        var tasks: [Task<Void, Never>] = [Task { _ = try? await server.run() }]
-        let port = try await server.listeningPort()
-        invitation.url = "ws://127.0.0.1:\(port)/"
-        var clientConfig = try ServiceConfiguration(name: "client", port: 0)
-        try clientConfig.addServer(invitation)
-        let client = Mesh(configuration: clientConfig, options: options, logger: quietLogger())
-        client.onMessage(clientHandler)
-        let connected = Latch()
-        connected.reset(target: 1)
-        tasks.append(Task { [stream = client.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } })
-        tasks.append(Task { _ = try? await client.run() })
-        await connected.wait()
-        return MeshPair(server: server, client: client, tasks: tasks)
-    }
-
-    func stop() async {
-        client.shutdown()
-        server.shutdown()
-        for task in tasks { await task.value }
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PaddingtonTestSupport
 import Testing
 
 /// The benchmark binary with tiny counts, so that it keeps working. No figure is checked here:

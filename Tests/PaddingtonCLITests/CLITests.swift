@@ -1,4 +1,5 @@
 import Foundation
+import PaddingtonTestSupport
 import Testing
 
 /// The `paddington` command end to end, on real files, checked against an independent

@@ -1,4 +1,5 @@
 import Foundation
+import PaddingtonTestSupport
 import Testing
 
 /// The echo example as two real processes over 127.0.0.1.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Paddington
+import PaddingtonTestSupport
 import Testing
 
 /// Faults with real processes: a peer killed mid-stream, a peer paused past the idle limit.

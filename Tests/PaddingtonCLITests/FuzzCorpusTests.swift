@@ -1,4 +1,5 @@
 import Foundation
+import PaddingtonTestSupport
 import Testing
 
 /// The committed fuzz corpus, crash reproducers included, replayed on every test run.

@@ -1,13 +1,12 @@
 import Logging
+import PaddingtonTestSupport
 import NIOConcurrencyHelpers
 import Testing
 @testable import Paddington
 
-/// Test logger: quiet unless PADDINGTON_TEST_LOG is set.
+/// Test logger: quiet unless PADDINGTON_TEST_LOG is set to a level (e.g. `debug`).
 func testLogger(_ label: String) -> Logger {
-    var logger = Logger(label: label)
-    logger.logLevel = .critical
-    return logger
+    quietLogger(label)
 }
 
 /// Collects a mesh's events in the background and lets tests wait for one.

@@ -1,15 +1,15 @@
 import Foundation
 import NIOConcurrencyHelpers
-import Testing
 
-/// A real child process with its output captured line by line.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
+/// A real child process with its output captured: one of the package's executables, or any program.
+package final class ChildProcess: @unchecked Sendable {
+    package let process = Process()
     private let output = NIOLockedValueBox<String>("")
     private let errors = NIOLockedValueBox<String>("")
 
-    /// The folder that holds the built executables (next to the test bundle).
-    static let binaries: URL = {
+    /// The folder that holds the built executables: the running program's own folder (the test bundle
+    /// and the benchmark sit beside them), else the package's debug build folder.
+    package static let binaries: URL = {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         if FileManager.default.fileExists(atPath: bundle.appendingPathComponent("paddington").path) { return bundle }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug").standardized
@@ -17,7 +17,8 @@ final class ChildProcess: @unchecked Sendable {
 
     private var input: Pipe?
 
-    init(_ executable: String, _ arguments: [String], in folder: URL, environment: [String: String] = [:], withInput: Bool = false) throws {
+    /// Starts `executable` (a name in ``binaries``, or an absolute path) in `folder`.
+    package init(_ executable: String, _ arguments: [String], in folder: URL, environment: [String: String] = [:], withInput: Bool = false) throws {
         process.executableURL = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Self.binaries.appendingPathComponent(executable)
         process.arguments = arguments
         process.currentDirectoryURL = folder
@@ -47,38 +48,45 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Writes a line to the child's stdin (when started `withInput`).
-    func send(line: String) {
+    package func send(line: String) {
         input?.fileHandleForWriting.write(Data((line + "\n").utf8))
     }
 
-    func closeInput() {
+    package func closeInput() {
         try? input?.fileHandleForWriting.close()
     }
 
     /// Runs a command to completion and returns (status, stdout, stderr).
-    static func run(_ executable: String, _ arguments: [String], in folder: URL) async throws -> (Int32, String, String) {
+    package static func run(_ executable: String, _ arguments: [String], in folder: URL) async throws -> (Int32, String, String) {
         let child = try ChildProcess(executable, arguments, in: folder)
         let status = await child.waitForExit() ?? -1
         return (status, child.stdout, child.stderr)
     }
 
-    var stdout: String { output.withLockedValue { $0 } }
-    var stderr: String { errors.withLockedValue { $0 } }
+    package var stdout: String { output.withLockedValue { $0 } }
+    package var stderr: String { errors.withLockedValue { $0 } }
 
-    /// Waits until stdout contains `text`; records an issue on timeout.
-    func waitForOutput(_ text: String, timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation) async -> Bool {
+    /// Waits until stdout contains `text`; false when the time runs out or the process exits first.
+    package func waitUntilOutput(contains text: String, timeout: Duration = .seconds(30)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if stdout.contains(text) { return true }
+            if !process.isRunning {
+                try? await Task.sleep(for: .milliseconds(50))
+                return stdout.contains(text)
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        Issue.record("no '\(text)' within \(timeout); stdout tail: \(stdout.suffix(500)); stderr tail: \(stderr.suffix(1500))",
-                     sourceLocation: sourceLocation)
         return false
     }
 
+    /// The ends of both outputs, to explain a failure.
+    package var outputTails: String {
+        "stdout tail: \(stdout.suffix(500)); stderr tail: \(stderr.suffix(1500))"
+    }
+
     /// Waits for the process to exit and returns its status, or nil on timeout (then kills it).
-    func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
+    package func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !process.isRunning {
@@ -92,37 +100,11 @@ final class ChildProcess: @unchecked Sendable {
         return nil
     }
 
-    func kill(_ signal: Int32) {
+    package func kill(_ signal: Int32) {
         if process.isRunning { _ = Foundation.kill(process.processIdentifier, signal) }
     }
 
     deinit {
         if process.isRunning { process.terminate() }
     }
-}
-
-/// A fresh temporary folder, removed by `remove()`.
-func temporaryFolder() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("paddington-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-/// A port that was free a moment ago (bind to 0, read, close).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            guard bind(fd, pointer, length) == 0 else { return -1 }
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    guard bound == 0 else { throw CocoaError(.fileWriteUnknown) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
