@@ -53,8 +53,14 @@ struct RunningMesh {
     let recorder: EventRecorder
     let task: Task<Void, any Error>
 
-    init(_ configuration: ServiceConfiguration, options: MeshConfiguration = fastOptions(), handlers: (Mesh) -> Void = { _ in }) {
-        mesh = Mesh(configuration: configuration, options: options, logger: testLogger(configuration.name))
+    init(
+        _ configuration: ServiceConfiguration, options: MeshConfiguration = fastOptions(),
+        inboundInterceptors: [any InboundInterceptor] = [], outboundInterceptors: [any OutboundInterceptor] = [],
+        logger: Logger? = nil, handlers: (Mesh) -> Void = { _ in }
+    ) {
+        mesh = Mesh(
+            configuration: configuration, options: options, inboundInterceptors: inboundInterceptors,
+            outboundInterceptors: outboundInterceptors, logger: logger ?? testLogger(configuration.name))
         handlers(mesh)
         recorder = EventRecorder(mesh)
         let mesh = self.mesh

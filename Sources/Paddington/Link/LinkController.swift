@@ -25,7 +25,7 @@ final class LinkController: Sendable {
 
     init(channel: any Channel, configuration: LinkStateMachine<Waiter>.Configuration) {
         self.channel = channel
-        state = NIOLockedValueBox(State(machine: LinkStateMachine(configuration: configuration, now: .now())))
+        state = NIOLockedValueBox(State(machine: LinkStateMachine(configuration: configuration, now: channel.eventLoop.now)))
         channel.closeFuture.whenComplete { _ in self.channelDidClose() }
     }
 
@@ -37,7 +37,7 @@ final class LinkController: Sendable {
 
     /// Starts the limit of one step; when it passes, the channel closes and ``stepTimedOut`` is set.
     func armStep() {
-        mutate { $0.armStep(now: .now()) }
+        mutate { $0.armStep(now: channel.eventLoop.now) }
     }
 
     func disarmStep() {
@@ -50,14 +50,14 @@ final class LinkController: Sendable {
     /// The handshake completed; `keepalive` sends one keepalive frame when one is due.
     func established(keepalive send: @escaping @Sendable () -> Void) {
         keepalive.withLockedValue { $0 = send }
-        mutate { $0.established(now: .now()) }
+        mutate { $0.established(now: channel.eventLoop.now) }
     }
 
     // MARK: Send budget
 
     /// Takes `bytes` of the send budget, waiting in line while it is spent (unless `wait` is false).
     func reserve(_ bytes: Int, wait: Bool) async throws {
-        let reservation = state.withLockedValue { $0.machine.reserve(bytes: bytes, wait: wait, now: .now()) }
+        let reservation = state.withLockedValue { $0.machine.reserve(bytes: bytes, wait: wait, now: channel.eventLoop.now) }
         switch reservation {
         case .granted:
             return
@@ -70,7 +70,7 @@ final class LinkController: Sendable {
                         continuation.resume(throwing: CancellationError())
                         return
                     }
-                    update { $0.park(continuation, id: id, bytes: bytes, now: .now()) }
+                    update { $0.park(continuation, id: id, bytes: bytes, now: channel.eventLoop.now) }
                 }
             } onCancel: {
                 let waiter = state.withLockedValue { $0.machine.cancelWaiter(id: id) }
@@ -82,13 +82,13 @@ final class LinkController: Sendable {
     /// Takes `bytes` of the send budget at once, whatever is in flight (keepalives: they must not queue
     /// behind application frames). Throws when the link is closing.
     func reserveNow(_ bytes: Int) throws {
-        let reservation = state.withLockedValue { $0.machine.reserve(bytes: bytes, wait: false, now: .now()) }
+        let reservation = state.withLockedValue { $0.machine.reserve(bytes: bytes, wait: false, now: channel.eventLoop.now) }
         if case .refused(let error) = reservation { throw error }
     }
 
     /// A frame accepted by ``reserve(_:wait:)`` has been written, or its write failed.
     func written(_ bytes: Int) {
-        update { $0.written(bytes: bytes, now: .now()) }
+        update { $0.written(bytes: bytes, now: channel.eventLoop.now) }
     }
 
     // MARK: Closing
@@ -101,12 +101,12 @@ final class LinkController: Sendable {
 
     /// Starts the closing handshake (see ``LinkStateMachine/close(reason:now:)``).
     func close(reason: PaddingtonError) {
-        update { $0.close(reason: reason, now: .now()) }
+        update { $0.close(reason: reason, now: channel.eventLoop.now) }
     }
 
     /// The peer's Close arrived; answer it after the frames already accepted.
     func peerSentClose(reason: PaddingtonError) {
-        update { $0.peerSentClose(reason: reason, now: .now()) }
+        update { $0.peerSentClose(reason: reason, now: channel.eventLoop.now) }
     }
 
     /// Closes the socket at once; frames not yet written are lost.
@@ -127,12 +127,12 @@ final class LinkController: Sendable {
 
     /// The session waits for the next frame.
     func waiting() {
-        mutate { $0.waiting(now: .now()) }
+        mutate { $0.waiting(now: channel.eventLoop.now) }
     }
 
     /// A handler finished one of the peer's queued messages.
     func messageHandled() {
-        mutate { $0.messageHandled(now: .now()) }
+        mutate { $0.messageHandled(now: channel.eventLoop.now) }
     }
 
     // MARK: Effects and the timer
@@ -175,7 +175,7 @@ final class LinkController: Sendable {
         let effects = state.withLockedValue { state -> LinkStateMachine<Waiter>.Effects in
             state.timer = nil
             state.timerDeadline = nil
-            let effects = state.machine.timerFired(now: .now())
+            let effects = state.machine.timerFired(now: channel.eventLoop.now)
             rescheduleIfNeeded(&state)
             return effects
         }
