@@ -31,8 +31,12 @@ enum Fixture {
         do { return try SecretKey(bytes: [UInt8](repeating: byte, count: 32)) } catch { preconditionFailure("fixture key") }
     }
 
+    static let everyAddress: IPAllowance = {
+        do { return try .range(network: .v6([UInt8](repeating: 0, count: 16)), prefixLength: 0) } catch { preconditionFailure("fixture range") }
+    }()
+
     static var client: ClientEntry {
-        ClientEntry(name: "client", allowance: .range(network: 0, prefixLength: 0), zone: "default", keys: psk)
+        ClientEntry(name: "client", allowance: everyAddress, zone: "default", keys: psk)
     }
 
     static var server: ServerEntry? {
@@ -87,9 +91,11 @@ func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
 
     case .addresses:
         let text = String(decoding: data, as: UTF8.self)
-        if let allowance = try? IPAllowance(parsing: text), let address = IPAddress("10.1.2.3") {
-            _ = allowance.allows(address)
-            _ = allowance.description
+        if let allowance = try? IPAllowance(parsing: text) {
+            for peer in ["10.1.2.3", "::ffff:10.1.2.3", "fd00:1::5", "::"] {
+                if let address = IPAddress(peer) { _ = allowance.allows(address) }
+            }
+            precondition((try? IPAllowance(parsing: allowance.description)) == allowance, "an IP allowance did not round trip")
         }
         _ = IPAddress(text)?.description
         if let url = try? WebSocketURL(parsing: text) {

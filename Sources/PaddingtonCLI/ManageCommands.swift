@@ -3,16 +3,22 @@ import Foundation
 import Paddington
 
 struct Init: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a service configuration.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create a service configuration.",
+        discussion: """
+            With --port (or --url), the service listens there once it has clients, and its invitations give \
+            --url (default ws://<ip>:<port>/). Without --url and --port it is a client only: it dials the \
+            servers whose invitations it accepts; `paddington listen` gives it a port later.
+            """)
 
     @Option(help: "The service's name (letters, digits, '_' and '-').")
     var name: String
-    @Option(help: "The public URL clients will dial; http and https become ws and wss.")
-    var url = "http://localhost:8042"
-    @Option(help: "The address to listen on.")
-    var ip = "127.0.0.1"
-    @Option(help: "The port to listen on.")
-    var port = 8042
+    @Option(help: "The public URL clients will dial; http and https become ws and wss (default: ws://<ip>:<port>/).")
+    var url: String?
+    @Option(help: "The address to listen on (default: 127.0.0.1).")
+    var ip: String?
+    @Option(help: "The port to listen on (default: the port of --url; without either, a client only).")
+    var port: Int?
     @OptionGroup var file: ConfigOption
     @Flag(help: "Overwrite an existing configuration file.")
     var force = false
@@ -22,9 +28,48 @@ struct Init: AsyncParsableCommand {
             if !force, FileManager.default.fileExists(atPath: file.config) {
                 throw ValidationError("\(file.config) already exists; use --force to overwrite it")
             }
-            let config = try ServiceConfiguration(name: name, url: url, ip: ip, port: port)
+            let config = try ServiceConfiguration(name: name, url: url, ip: ip ?? "127.0.0.1", port: port)
+            try refuseUndialableURL(config, urlGiven: url != nil)
             try config.save(to: file.config)
-            print("Created \(file.config) for service \(config.name) (listens on \(config.ip):\(config.port), URL \(config.url))")
+            if config.isClientOnly {
+                print("Created \(file.config) for service \(config.name), a client only: it dials the servers whose invitations it accepts")
+                print("(paddington accept FILE --config \(file.config)) and listens for nobody.")
+                print("To invite clients later, give it a port: paddington listen --port N [--url URL] --config \(file.config)")
+            } else {
+                print("Created \(file.config) for service \(config.name): it listens on \(listenAddress(config)) once it has clients;")
+                print("invitations give the URL \(config.url)")
+            }
+        }
+    }
+}
+
+struct Listen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Set the address and port this service listens on, and the URL its invitations give.",
+        discussion: """
+            For a service created as a client only, or to move a service. Takes effect at the next \
+            `paddington run`; invitations already written keep the URL they were made with.
+            """)
+
+    @Option(help: "The port to listen on (0: a free port at each start, which invitations cannot give).")
+    var port: Int
+    @Option(help: "The address to listen on (default: the current one).")
+    var ip: String?
+    @Option(help: "The public URL clients will dial (default: ws://<ip>:<port>/).")
+    var url: String?
+    @OptionGroup var file: ConfigOption
+
+    func run() async throws {
+        try await reporting {
+            var config = try file.load()
+            let oldURL = config.url
+            try config.setListenAddress(ip: ip ?? config.ip.description, port: port, url: url)
+            try refuseUndialableURL(config, urlGiven: url != nil)
+            try config.save(to: file.config)
+            print("\(config.name) listens on \(listenAddress(config)) once it has clients; invitations give the URL \(config.url)")
+            if !config.clients.isEmpty, oldURL != config.url {
+                print("Invitations already written give \(oldURL): write new ones with paddington rotate NAME.")
+            }
         }
     }
 }
@@ -34,22 +79,27 @@ struct Invite: AsyncParsableCommand {
 
     @Argument(help: "The client's service name.")
     var client: String
-    @Option(help: "The address or IPv4 range (a.b.c.d/n) the client may connect from.")
+    @Option(help: "The address or range the client may connect from (e.g. 127.0.0.1, 10.0.0.0/24, fd00:1::/64).")
     var ip: String
     @Option(help: "The zone of the link (default: default).")
     var zone: String?
-    @Option(help: "Where to write the invitation (default: invitations/invite_<service>_<zone>.toml).", completion: .file())
+    @Option(help: "Where to write the invitation (default: invitations/invite_<service>_<client>_<zone>.toml).", completion: .file())
     var out: String?
+    @Flag(help: "Overwrite an existing invitation file.")
+    var force = false
     @OptionGroup var file: ConfigOption
 
     func run() async throws {
         try await reporting {
             var config = try file.load()
-            let invitation = try config.addClient(client, allowing: try IPAllowance(parsing: ip), zone: zone)
-            let path = out ?? "invitations/invite_\(config.name)_\(invitation.zone).toml"
-            try invitation.save(to: path)
-            try config.save(to: file.config)
-            print("Invited \(client)@\(invitation.zone) from \(ip); invitation written to \(path)")
+            try refuseWithoutPort(config, file: file.config)
+            let allowance = try IPAllowance(parsing: ip)
+            let zone = zoneOrDefault(zone)
+            let path = out ?? "invitations/invite_\(config.name)_\(client)_\(zone).toml"
+            try refuseOverwrite(path, force: force)
+            let invitation = try config.addClient(client, allowing: allowance, zone: zone)
+            try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
+            print("Invited \(client)@\(invitation.zone) from \(allowance); invitation written to \(path)")
             print("Send it to \(client) over a private channel: it holds the link's keys.")
         }
     }
@@ -86,7 +136,13 @@ struct Peers: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let config = try file.load()
-            print("service \(config.name): listens on \(config.ip):\(config.port), URL \(config.url)")
+            if config.isClientOnly {
+                print("service \(config.name): a client only (no clients and no listen port; paddington listen gives it one)")
+            } else if config.clients.isEmpty {
+                print("service \(config.name): no clients yet, so it does not listen; with clients it listens on \(listenAddress(config)), URL \(config.url)")
+            } else {
+                print("service \(config.name): listens on \(listenAddress(config)), URL \(config.url)")
+            }
             print("clients (\(config.clients.count)):")
             for client in config.clients { print("  \(client.name)@\(client.zone) from \(client.allowance)") }
             print("servers (\(config.servers.count)):")
@@ -127,18 +183,67 @@ struct Rotate: AsyncParsableCommand {
     var name: String
     @Option(help: "The zone (default: default).")
     var zone: String?
-    @Option(help: "Where to write the invitation (default: invitations/rotate_<service>_<zone>.toml).", completion: .file())
+    @Option(help: "Where to write the invitation (default: invitations/rotate_<service>_<client>_<zone>.toml).", completion: .file())
     var out: String?
+    @Flag(help: "Overwrite an existing invitation file.")
+    var force = false
     @OptionGroup var file: ConfigOption
 
     func run() async throws {
         try await reporting {
             var config = try file.load()
+            let zone = zoneOrDefault(zone)
+            try refuseWithoutPort(config, file: file.config)
+            let path = out ?? "invitations/rotate_\(config.name)_\(name)_\(zone).toml"
+            try refuseOverwrite(path, force: force)
             let invitation = try config.rotateClientKeys(name, zone: zone)
-            let path = out ?? "invitations/rotate_\(config.name)_\(invitation.zone).toml"
-            try invitation.save(to: path)
-            try config.save(to: file.config)
+            try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
             print("New keys for \(name)@\(invitation.zone); invitation written to \(path)")
         }
+    }
+}
+
+/// `127.0.0.1:6501`, `[::1]:6501`, or `127.0.0.1, a free port` for port 0.
+func listenAddress(_ config: ServiceConfiguration) -> String {
+    let host: String
+    if case .v6 = config.ip { host = "[\(config.ip)]" } else { host = config.ip.description }
+    return config.port == 0 ? "\(host), a free port chosen at each start" : "\(host):\(config.port)"
+}
+
+/// Refuses a derived URL on the any-address (`--ip 0.0.0.0` without `--url`): no client could dial it.
+func refuseUndialableURL(_ config: ServiceConfiguration, urlGiven: Bool) throws {
+    guard !urlGiven, config.port != 0, let host = IPAddress(config.url.host), host == .v4(0) || host == IPAddress("::") else { return }
+    throw ValidationError(
+        "--ip \(config.ip) listens on every address, and no client can dial \(config.url): give --url with the address clients should dial (e.g. --url http://<this host's name>:\(config.port))")
+}
+
+/// Refuses to invite when the URL has no port a client could dial; nothing is changed.
+func refuseWithoutPort(_ config: ServiceConfiguration, file: String) throws {
+    guard config.url.port == 0 else { return }
+    let why = config.isClientOnly ? "is a client only" : "listens on a free port chosen at each start"
+    throw ValidationError(
+        "\(config.name) \(why), so an invitation could not say where to dial (\(config.url)). Give it a port first: paddington listen --port N [--url URL] --config \(file)")
+}
+
+/// Refuses before anything changes when `path` exists and `--force` was not given.
+func refuseOverwrite(_ path: String, force: Bool) throws {
+    guard !force, FileManager.default.fileExists(atPath: path) else { return }
+    throw ValidationError("\(path) already exists; nothing was changed. Use --force to overwrite it, or --out to write elsewhere")
+}
+
+/// Writes the invitation (never over an existing file without `force`), then the configuration; if
+/// the configuration cannot be written, a newly created invitation file is removed again.
+func saveBoth(_ invitation: Invitation, to path: String, force: Bool, config: ServiceConfiguration, configPath: String) throws {
+    let existed = FileManager.default.fileExists(atPath: path)
+    do {
+        try invitation.save(to: path, replacing: force)
+    } catch let error as PaddingtonError where !force && error.message == "\(path) already exists" {
+        throw ValidationError("\(path) already exists; nothing was changed. Use --force to overwrite it, or --out to write elsewhere")
+    }
+    do {
+        try config.save(to: configPath)
+    } catch {
+        if !existed { try? FileManager.default.removeItem(atPath: path) }
+        throw error
     }
 }

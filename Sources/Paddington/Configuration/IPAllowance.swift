@@ -1,109 +1,138 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+/// Who may connect as a client: one address, or a CIDR range of IPv4 or IPv6 addresses.
+///
+/// In a configuration file it is the Rust crate's externally tagged table: `[clients.ip]` with
+/// `IP = "127.0.0.1"`, `Range = "10.0.0.0/24"` or `Range = "fd00:1::/64"`.
+///
+/// **Matching.** An IPv4 address and its IPv4-mapped IPv6 form (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2)
+/// are the same address. Every comparison is made on 128 bits: an IPv4 peer or entry is taken in its
+/// mapped form, and an IPv4 range `a.b.c.d/n` is the range `::ffff:a.b.c.d/(96 + n)`. So:
+/// * `10.0.0.0/8` admits `10.1.2.3` and `::ffff:10.1.2.3`, and never a native IPv6 peer (the Rust
+///   crate compares an IPv6 peer's low 32 bits with an IPv4 range; we do not);
+/// * `::ffff:10.0.0.0/104` is the same range as `10.0.0.0/8`, written the IPv6 way (it keeps its
+///   spelling in the file);
+/// * an IPv6 range admits IPv4 peers only when it covers `::ffff:0:0/96`: `::/0` admits every address,
+///   IPv4 included; `fd00::/8` admits no IPv4 address;
+/// * `0.0.0.0/0` admits every IPv4 address and no native IPv6 one.
+///
+/// **Bits after the prefix** are ignored, as the Rust crate's range library does for IPv4:
+/// `10.0.0.1/24` admits `10.0.0.0/24`, and `fd00:1::5/64` admits `fd00:1::/64`. The text is kept as
+/// written, so a file reads back unchanged.
+///
+/// The Rust crate reads only IPv4 ranges: a configuration with an IPv6 range cannot be loaded by a Rust
+/// service (invitations never contain ranges, so they are not affected).
+///
+/// Equality compares the written form: `10.0.0.0/8` and `::ffff:10.0.0.0/104` admit the same peers
+/// but are not equal.
+public struct IPAllowance: Hashable, Sendable, CustomStringConvertible {
+    private enum Form: Hashable, Sendable {
+        case address(IPAddress)
+        case range(network: IPAddress, prefixLength: Int)
+    }
 
-/// An IPv4 or IPv6 address.
-public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
-    case v4(UInt32)
-    case v6([UInt8])
+    private let form: Form
+    /// The network in its 128-bit form with the bits after the prefix cleared; the prefix length in
+    /// the 128-bit space (128 for a single address, -1 for a malformed one that admits nobody).
+    private let high: UInt64
+    private let low: UInt64
+    private let bits: Int
 
-    /// Parses dotted IPv4 (`127.0.0.1`) or IPv6 text (`::1`). Returns nil for anything else.
-    public init?(_ text: String) {
-        if text.isEmpty || text.utf8.count > 64 { return nil }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            self = .v4(UInt32(bigEndian: v4.s_addr))
+    private init(form: Form, address: IPAddress, bits: Int) {
+        self.form = form
+        guard let value = address.bits128 else {
+            // A malformed `.v6` value (not 16 bytes) admits nobody (see `allows`).
+            (high, low, self.bits) = (0, 0, -1)
             return
         }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
-            self = .v6(withUnsafeBytes(of: &v6) { Array($0) })
-            return
-        }
-        return nil
+        let mask = Self.mask(bits)
+        (high, low, self.bits) = (value.high & mask.high, value.low & mask.low, bits)
     }
 
-    /// The address as IPv4 when it is IPv4 or an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
-    var asIPv4: UInt32? {
-        switch self {
-        case .v4(let value): return value
-        case .v6(let bytes):
-            guard bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff else { return nil }
-            return bytes[12..<16].reduce(0) { $0 << 8 | UInt32($1) }
-        }
+    /// Exactly this address (and, for IPv4, its IPv4-mapped IPv6 form, and the reverse).
+    public static func address(_ address: IPAddress) -> IPAllowance {
+        IPAllowance(form: .address(address), address: address, bits: 128)
     }
 
-    public var description: String {
-        switch self {
-        case .v4(let value):
-            return [24, 16, 8, 0].map { String((value >> $0) & 0xff) }.joined(separator: ".")
-        case .v6(var bytes):
-            var storage = in6_addr()
-            withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: bytes) }
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            guard inet_ntop(AF_INET6, &storage, &text, socklen_t(text.count)) != nil else {
-                bytes = []
-                return "<invalid IPv6>"
-            }
-            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-    }
-}
-
-/// Who may connect as a client: one address, or an IPv4 CIDR range.
-///
-/// In a configuration file it is the Rust crate's externally tagged table:
-/// `[clients.ip]` with `IP = "127.0.0.1"` or `Range = "10.0.0.0/24"`.
-///
-/// Matching is stricter than the Rust crate: an IPv6 peer never matches an IPv4 range (Rust compares
-/// its low 32 bits), and an IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`) is treated as the IPv4 address
-/// it carries.
-public enum IPAllowance: Hashable, Sendable, CustomStringConvertible {
-    /// Exactly this address.
-    case address(IPAddress)
-    /// Every IPv4 address whose first `prefixLength` bits equal `network`'s.
-    case range(network: UInt32, prefixLength: Int)
-
-    /// Parses `127.0.0.1`, `::1` or `10.0.0.0/24` (`0.0.0.0/0` allows every IPv4 address).
+    /// Every address whose first `prefixLength` bits equal `network`'s.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` naming the text.
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when `prefixLength` is outside
+    ///   0...32 for an IPv4 network or 0...128 for an IPv6 one.
+    public static func range(network: IPAddress, prefixLength: Int) throws -> IPAllowance {
+        let text = "\(network)/\(prefixLength)"
+        switch network {
+        case .v4:
+            guard (0...32).contains(prefixLength) else {
+                throw PaddingtonError(.invalidArgument, "'\(text)' has prefix length \(prefixLength); an IPv4 prefix is 0...32")
+            }
+            return IPAllowance(form: .range(network: network, prefixLength: prefixLength), address: network, bits: 96 + prefixLength)
+        case .v6(let bytes):
+            guard bytes.count == 16 else {
+                throw PaddingtonError(.invalidArgument, "an IPv6 network has 16 bytes, not \(bytes.count)")
+            }
+            guard (0...128).contains(prefixLength) else {
+                throw PaddingtonError(.invalidArgument, "'\(text)' has prefix length \(prefixLength); an IPv6 prefix is 0...128")
+            }
+            return IPAllowance(form: .range(network: network, prefixLength: prefixLength), address: network, bits: prefixLength)
+        }
+    }
+
+    /// Parses an address (`127.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/24`, `fd00:1::/64`).
+    /// The prefix length is decimal digits: at most 2 for IPv4 (as in the Rust crate), 3 for IPv6.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` naming the text and what is wrong.
     public init(parsing text: String) throws {
         if let address = IPAddress(text) {
             self = .address(address)
             return
         }
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, case .v4(let network)? = IPAddress(String(parts[0])),
-            parts[1].count >= 1, parts[1].count <= 2, parts[1].allSatisfy(\.isASCII), let bits = Int(parts[1]),
-            (0...32).contains(bits)
+        guard let slash = text.firstIndex(of: "/") else {
+            throw PaddingtonError(
+                .invalidArgument,
+                "'\(text)' is not an IP address or a range (expected e.g. 127.0.0.1, ::1, 10.0.0.0/24 or fd00::/64)")
+        }
+        let networkText = String(text[..<slash])
+        let prefixText = text[text.index(after: slash)...]
+        guard let network = IPAddress(networkText) else {
+            throw PaddingtonError(.invalidArgument, "'\(text)' is not a range: '\(networkText)' is not an IPv4 or IPv6 address")
+        }
+        let isV4: Bool
+        if case .v4 = network { isV4 = true } else { isV4 = false }
+        let maximumDigits = isV4 ? 2 : 3
+        guard !prefixText.isEmpty, prefixText.utf8.count <= maximumDigits,
+            prefixText.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let prefixLength = Int(prefixText)
         else {
             throw PaddingtonError(
                 .invalidArgument,
-                "'\(text)' is not an IP address or an IPv4 range (expected e.g. 127.0.0.1, ::1 or 10.0.0.0/24)")
+                "'\(text)' is not a range: the prefix length after '/' must be 1 to \(maximumDigits) decimal digits (\(isV4 ? "0...32" : "0...128"))")
         }
-        self = .range(network: network, prefixLength: bits)
+        self = try .range(network: network, prefixLength: prefixLength)
     }
 
     /// True when `peer` is allowed.
     public func allows(_ peer: IPAddress) -> Bool {
-        switch self {
-        case .address(let address):
-            if address == peer { return true }
-            if let a = address.asIPv4, let b = peer.asIPv4 { return a == b }
-            return false
-        case .range(let network, let prefixLength):
-            guard let v4 = peer.asIPv4 else { return false }
-            let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << (32 - prefixLength)
-            return v4 & mask == network & mask
+        guard bits >= 0, let value = peer.bits128 else { return false }
+        let mask = Self.mask(bits)
+        return value.high & mask.high == high && value.low & mask.low == low
+    }
+
+    /// True for a range, false for a single address (`Range` or `IP` in the file).
+    var isRange: Bool {
+        if case .range = form { return true }
+        return false
+    }
+
+    /// `127.0.0.1`, `::1`, `10.0.0.0/24` or `fd00:1::/64`, as written (IPv6 in its canonical spelling).
+    public var description: String {
+        switch form {
+        case .address(let address): return address.description
+        case .range(let network, let prefixLength): return "\(network)/\(prefixLength)"
         }
     }
 
-    public var description: String {
-        switch self {
-        case .address(let address): return address.description
-        case .range(let network, let prefixLength): return "\(IPAddress.v4(network))/\(prefixLength)"
-        }
+    /// The first `bits` bits of 128 set.
+    private static func mask(_ bits: Int) -> (high: UInt64, low: UInt64) {
+        let high: UInt64 = bits >= 64 ? ~0 : ~0 << (64 - bits)
+        let low: UInt64 = bits <= 64 ? 0 : ~0 << (128 - bits)
+        return (high, low)
     }
 }

@@ -1,6 +1,6 @@
 /// An invitation: what a client needs to connect to a server.
 ///
-/// The server writes one for each client it admits (``ServiceConfiguration/addClient(_:allowing:zone:)``);
+/// The server writes one for each client it admits (``ServiceConfiguration/addClient(_:allowing:zone:keys:)``);
 /// the client imports it (``ServiceConfiguration/addServer(_:)``). The file is TOML in the Rust crate's
 /// layout, byte for byte:
 /// ```toml
@@ -78,8 +78,12 @@ public struct Invitation: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Writes the invitation with mode 0600, atomically, creating the folder.
-    public func save(to path: String) throws {
-        try FileIO.writePrivate(rendered(), to: path)
+    ///
+    /// - Parameter replacing: false never overwrites: an existing file at `path` is left as it was.
+    /// - Throws: ``PaddingtonError/Code-swift.struct/fileSystem``, with the message `<path> already
+    ///   exists` when `replacing` is false and the file exists.
+    public func save(to path: String, replacing: Bool = true) throws {
+        try FileIO.writePrivate(rendered(), to: path, replacing: replacing)
     }
 
     public var description: String {

@@ -43,6 +43,12 @@ public struct ClientEntry: Sendable, Equatable, CustomStringConvertible {
 
 /// How configuration secrets are encrypted (the Rust crate's `EncryptionScheme`). It never covers
 /// the keys in this file; see docs/security.md.
+///
+/// The Rust crate may add schemes, so this enum is not frozen: a `switch` over it outside this package
+/// needs an `@unknown default`.
+#if hasAttribute(nonexhaustive)
+@nonexhaustive
+#endif
 public enum EncryptionScheme: Sendable, Equatable {
     /// Key from `Key::from_password(getenv(variable))`.
     case environment(variable: String)
@@ -70,14 +76,30 @@ public enum EncryptionScheme: Sendable, Equatable {
 /// data = "…"
 /// ```
 /// Keys are stored in plain text; the file is written with mode 0600.
+///
+/// **Listening.** A ``Mesh`` listens on ``ip`` and ``port`` when, and only when, the service has
+/// clients. ``url`` is what invitations tell clients to dial; unless given, it is derived from the
+/// listen address, `ws://<ip>:<port>/`.
+///
+/// **A client-only service** (``isClientOnly``) has no clients and no listen port (port 0):
+/// `ServiceConfiguration(name:)` makes one. The Rust crate requires `url`, `ip` and `port` in the file,
+/// so they are still written, as `ip = "127.0.0.1"`, `port = 0` and `url = "ws://127.0.0.1:0/"`; a file
+/// with no clients and `port = 0` reads back as client-only. To let it accept clients later, give it a
+/// port with ``setListenAddress(ip:port:url:)`` (`paddington listen --port N`).
+///
+/// **Port 0 with clients** listens on a free port chosen when the mesh starts. Invitations need the
+/// real port: admit clients with ``admitClient(_:allowing:zone:keys:)`` and make their invitations with
+/// ``Mesh/invitation(for:zone:)`` once the mesh listens (``addClient(_:allowing:zone:keys:)`` refuses a
+/// URL with port 0).
 public struct ServiceConfiguration: Sendable, Equatable {
     /// This service's name.
     public var name: String
-    /// The public URL clients are told to dial (normalised).
+    /// The public URL clients are told to dial (normalised). A port of 0 in it means "the port the
+    /// listener binds": only ``Mesh/invitation(for:zone:)`` can fill it in.
     public var url: WebSocketURL
     /// The address the listener binds.
     public var ip: IPAddress
-    /// The port the listener binds (0 picks a free port).
+    /// The port the listener binds (0 picks a free port when the mesh starts).
     public var port: Int
     /// The Rust crate's health-check port (`heathcheck_port` in the file, typo included). Kept for
     /// round trips; no health server is run yet.
@@ -93,28 +115,64 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// A configuration with no peers.
     ///
+    /// `ServiceConfiguration(name: "agent")` is a client-only service; `ServiceConfiguration(name:
+    /// "portal", port: 6501)` listens on 127.0.0.1:6501 and invites clients to `ws://127.0.0.1:6501/`.
+    ///
+    /// - Parameters:
+    ///   - name: letters, digits, `_` and `-`.
+    ///   - url: the URL clients are told to dial (`http`/`https` become `ws`/`wss`). Nil derives it
+    ///     from the listen address: `ws://<ip>:<port>/`.
+    ///   - ip: the address to listen on.
+    ///   - port: the port to listen on. Nil is the URL's port when a URL is given, else 0 (none yet).
     /// - Throws: ``PaddingtonError/Code-swift.struct/invalidConfiguration`` naming the bad value.
-    public init(name: String, url: String = "http://localhost:8042", ip: String = "127.0.0.1", port: Int = 8042) throws {
+    public init(name: String, url: String? = nil, ip: String = "127.0.0.1", port: Int? = nil) throws {
         let name = name.trimmingCharacters(in: .whitespaces)
         if let problem = Names.problem(withName: name) {
             throw PaddingtonError(.invalidConfiguration, "service name \(problem)")
         }
+        self.name = name
+        (self.ip, self.port, self.url) = try Self.listenSettings(ip: ip, port: port, url: url)
+        self.servers = []
+        self.clients = []
+    }
+
+    /// True when the service has no clients and no listen port (port 0): it only dials servers, and
+    /// cannot invite clients until it is given a port (``setListenAddress(ip:port:url:)``).
+    public var isClientOnly: Bool { clients.isEmpty && port == 0 }
+
+    /// Sets where the service listens and the URL its invitations give, with the same rules as
+    /// ``init(name:url:ip:port:)``. Invitations already written keep the URL they were made with.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidConfiguration`` naming the bad value; the
+    ///   configuration is then unchanged.
+    public mutating func setListenAddress(ip: String = "127.0.0.1", port: Int? = nil, url: String? = nil) throws {
+        (self.ip, self.port, self.url) = try Self.listenSettings(ip: ip, port: port, url: url)
+    }
+
+    /// The URL derived from a listen address: `ws://<ip>:<port>/` (IPv6 in brackets).
+    static func derivedURL(ip: IPAddress, port: Int) throws -> WebSocketURL {
+        let host: String
+        if case .v6 = ip { host = "[\(ip)]" } else { host = ip.description }
+        return try WebSocketURL(parsing: "ws://\(host):\(port)/")
+    }
+
+    private static func listenSettings(ip: String, port: Int?, url: String?) throws -> (IPAddress, Int, WebSocketURL) {
         guard let address = IPAddress(ip) else {
             throw PaddingtonError(.invalidConfiguration, "'\(ip)' is not an IP address to listen on")
         }
+        var parsed: WebSocketURL?
+        if let url {
+            do {
+                parsed = try WebSocketURL(parsing: url)
+            } catch let error as PaddingtonError {
+                throw PaddingtonError(.invalidConfiguration, error.message)
+            }
+        }
+        let port = port ?? parsed?.port ?? 0
         guard (0...65535).contains(port) else {
             throw PaddingtonError(.invalidConfiguration, "port \(port) is outside 0...65535")
         }
-        do {
-            self.url = try WebSocketURL(parsing: url)
-        } catch let error as PaddingtonError {
-            throw PaddingtonError(.invalidConfiguration, error.message)
-        }
-        self.name = name
-        self.ip = address
-        self.port = port
-        self.servers = []
-        self.clients = []
+        return (address, port, try parsed ?? derivedURL(ip: address, port: port))
     }
 
     // MARK: Peers
@@ -122,22 +180,65 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Admits a client and returns its invitation. Keys are fresh unless given (to re-admit a client
     /// whose invitation already exists).
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a bad name or zone, or a
-    ///   client that already exists in that zone.
+    /// The invitation carries ``url``; when that URL cannot be dialled (port 0, or the any-address
+    /// `0.0.0.0` or `::` as host), nothing changes and the call throws. For a service on port 0, use
+    /// ``admitClient(_:allowing:zone:keys:)`` and ``Mesh/invitation(for:zone:)``.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a bad name or zone, a
+    ///   client that already exists in that zone, or a URL no client can dial. The configuration is
+    ///   then unchanged.
     @discardableResult
     public mutating func addClient(
         _ name: String, allowing allowance: IPAllowance, zone: String? = nil, keys: EnvelopeKeys = .generate()
     ) throws -> Invitation {
         let zone = zone ?? Names.defaultZone
-        try Self.checkPeer(name: name, zone: zone)
-        guard !clients.contains(where: { $0.name == name && $0.zone == zone }) else {
-            throw PaddingtonError(.invalidArgument, "client \(name)@\(zone) already exists")
-        }
-        guard !keys.inner.isNull, !keys.outer.isNull else {
-            throw PaddingtonError(.invalidArgument, "a client's keys must not be all zero")
-        }
+        try checkNewClient(name, zone: zone, keys: keys)
+        let invitation = try makeInvitation(zone: zone, keys: keys, url: url)
         clients.append(ClientEntry(name: name, allowance: allowance, zone: zone, keys: keys))
-        return try invitation(zone: zone, keys: keys)
+        return invitation
+    }
+
+    /// Admits a client without making its invitation, for a service whose port is known only once it
+    /// listens (port 0). Make the invitation later with ``Mesh/invitation(for:zone:)`` (or
+    /// ``invitation(for:zone:)`` when the URL has its port). Keys are fresh unless given.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a bad name or zone, or a
+    ///   client that already exists in that zone.
+    public mutating func admitClient(
+        _ name: String, allowing allowance: IPAllowance, zone: String? = nil, keys: EnvelopeKeys = .generate()
+    ) throws {
+        let zone = zone ?? Names.defaultZone
+        try checkNewClient(name, zone: zone, keys: keys)
+        clients.append(ClientEntry(name: name, allowance: allowance, zone: zone, keys: keys))
+    }
+
+    /// The invitation of an admitted client, with its current keys and ``url``.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is no such client,
+    ///   or when ``url`` cannot be dialled (port 0: use ``Mesh/invitation(for:zone:)``).
+    public func invitation(for client: String, zone: String? = nil) throws -> Invitation {
+        let entry = try self.client(client, zone: zone)
+        return try makeInvitation(zone: entry.zone, keys: entry.keys, url: url)
+    }
+
+    /// The invitation of an admitted client when the listener is bound to `boundPort`: a URL with
+    /// port 0 gets that port.
+    func invitation(for client: String, zone: String?, boundPort: Int) throws -> Invitation {
+        let entry = try self.client(client, zone: zone)
+        var url = self.url
+        if url.port == 0 { url.port = boundPort }
+        return try makeInvitation(zone: entry.zone, keys: entry.keys, url: url)
+    }
+
+    /// The entry of an admitted client.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is none.
+    func client(_ name: String, zone: String?) throws -> ClientEntry {
+        let zone = zone ?? Names.defaultZone
+        guard let entry = clients.first(where: { $0.name == name && $0.zone == zone }) else {
+            throw PaddingtonError(.invalidArgument, "\(self.name) has no client \(name)@\(zone)")
+        }
+        return entry
     }
 
     /// Removes a client.
@@ -150,14 +251,18 @@ public struct ServiceConfiguration: Sendable, Equatable {
     }
 
     /// Gives a client new keys and returns its new invitation. The old keys stop working at once.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is no such client
+    ///   or ``url`` cannot be dialled; the configuration is then unchanged.
     public mutating func rotateClientKeys(_ name: String, zone: String? = nil) throws -> Invitation {
         let zone = zone ?? Names.defaultZone
         guard let index = clients.firstIndex(where: { $0.name == name && $0.zone == zone }) else {
             throw PaddingtonError(.invalidArgument, "no client \(name)@\(zone)")
         }
         let keys = EnvelopeKeys.generate()
+        let invitation = try makeInvitation(zone: zone, keys: keys, url: url)
         clients[index].keys = keys
-        return try invitation(zone: zone, keys: keys)
+        return invitation
     }
 
     /// Imports an invitation: this service will dial its server.
@@ -191,8 +296,32 @@ public struct ServiceConfiguration: Sendable, Equatable {
         servers[index].keys = invitation.keys
     }
 
-    private func invitation(zone: String, keys: EnvelopeKeys) throws -> Invitation {
-        try Invitation(name: name, url: url.description, zone: zone, keys: keys)
+    private func checkNewClient(_ name: String, zone: String, keys: EnvelopeKeys) throws {
+        try Self.checkPeer(name: name, zone: zone)
+        guard !clients.contains(where: { $0.name == name && $0.zone == zone }) else {
+            throw PaddingtonError(.invalidArgument, "client \(name)@\(zone) already exists")
+        }
+        guard !keys.inner.isNull, !keys.outer.isNull else {
+            throw PaddingtonError(.invalidArgument, "a client's keys must not be all zero")
+        }
+    }
+
+    /// An invitation to `url`, refused when no client could dial it.
+    private func makeInvitation(zone: String, keys: EnvelopeKeys, url: WebSocketURL) throws -> Invitation {
+        if url.port == 0 {
+            throw PaddingtonError(
+                .invalidArgument,
+                "\(name) cannot invite a client to \(url): port 0 is not a port a client can dial. Give the service a port "
+                    + "(ServiceConfiguration(name:url:ip:port:) or setListenAddress(ip:port:url:)), or admit the client with "
+                    + "admitClient(_:allowing:zone:keys:) and make its invitation with Mesh.invitation(for:zone:) once the mesh listens")
+        }
+        if let host = IPAddress(url.host), host.isUnspecified {
+            throw PaddingtonError(
+                .invalidArgument,
+                "\(name) cannot invite a client to \(url): \(host) means every local address to a listener, and no client can "
+                    + "dial it. Give the URL clients should dial (the url: argument, e.g. ws://<this host's name>:\(url.port)/)")
+        }
+        return try Invitation(name: name, url: url.description, zone: zone, keys: keys)
     }
 
     private static func checkPeer(name: String, zone: String) throws {
@@ -218,7 +347,6 @@ public struct ServiceConfiguration: Sendable, Equatable {
         guard let ip = IPAddress(ipText) else { throw reader.fail("ip", "is not an IP address: '\(ipText)'") }
         let port = try reader.integer(root, "port", path: "port", range: 0...65535)
         var config = try ServiceConfiguration(name: name, url: url.description, ip: ip.description, port: port)
-        config.ip = ip
         config.healthcheckPort = try reader.optionalInteger(root, "heathcheck_port", path: "heathcheck_port", range: 0...65535)
         config.proxyHeader = try reader.optionalString(root, "proxy_header", path: "proxy_header")
 
@@ -312,10 +440,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         root["clients"] = .array(clients.map { client in
             var table = TOML.Table()
             table["name"] = .string(client.name)
-            switch client.allowance {
-            case .address(let address): table["ip"] = .single("IP", .string(address.description))
-            case .range: table["ip"] = .single("Range", .string(client.allowance.description))
-            }
+            table["ip"] = .single(client.allowance.isRange ? "Range" : "IP", .string(client.allowance.description))
             table["zone"] = .string(client.zone)
             table["inner_key"] = .key(client.keys.inner)
             table["outer_key"] = .key(client.keys.outer)

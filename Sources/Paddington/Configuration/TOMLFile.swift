@@ -126,7 +126,14 @@ enum FileIO {
 
     /// Writes `text` to `path` with mode 0600: into a temporary file in the same folder, flushed,
     /// then renamed over the target, so a crash never leaves a half-written file. Creates the folder.
-    static func writePrivate(_ text: String, to path: String) throws {
+    ///
+    /// With `replacing` false an existing file is never touched: the temporary file is hard-linked
+    /// to `path`, which fails atomically when `path` exists (on a file system without hard links,
+    /// the check and the rename are two steps).
+    static func writePrivate(_ text: String, to path: String, replacing: Bool = true) throws {
+        if !replacing, FileManager.default.fileExists(atPath: path) {
+            throw PaddingtonError(.fileSystem, "\(path) already exists")
+        }
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         do {
@@ -155,7 +162,25 @@ enum FileIO {
         }
         if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         close(fd)
-        if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil {
+            if replacing {
+                if rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+            } else {
+                if link(temporary, path) != 0 {
+                    let code = errno
+                    if code == EEXIST {
+                        unlink(temporary)
+                        throw PaddingtonError(.fileSystem, "\(path) already exists")
+                    }
+                    if FileManager.default.fileExists(atPath: path) {
+                        failure = String(cString: strerror(code))
+                    } else if rename(temporary, path) != 0 {
+                        failure = String(cString: strerror(errno))
+                    }
+                }
+                unlink(temporary)
+            }
+        }
         if let failure {
             unlink(temporary)
             throw PaddingtonError(.fileSystem, "\(path): cannot be written (\(failure))")
