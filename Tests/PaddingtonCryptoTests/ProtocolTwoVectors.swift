@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import PaddingtonCrypto
 
 /// The protocol 2 vectors (`shared/protocol/vectors/paddington-v2-vectors.json`, copied under
@@ -80,4 +81,58 @@ func openedIndex(_ message1: [UInt8], candidates: [SecretKey], prologue: [UInt8]
         return nil
     }
     return responder.candidateIndex
+}
+
+/// Runs `body` and checks that it throws a ``PaddingtonError`` with `code` (and, when given, a message
+/// containing `text`). Returns the error.
+@discardableResult
+func expectError(
+    _ code: PaddingtonError.Code,
+    containing text: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) -> PaddingtonError? {
+    do {
+        try body()
+        Issue.record("expected a \(code) error, nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as PaddingtonError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        if let text {
+            #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation)
+        }
+        return error
+    } catch {
+        Issue.record("expected a PaddingtonError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// A fresh random key.
+func randomKey() -> SecretKey { SecretKey.generate() }
+
+/// ``expectError(_:containing:sourceLocation:_:)`` for a step that consumes a noncopyable value
+/// (`readMessage2`, `finish`), which a closure cannot capture and consume.
+@discardableResult
+func expectError<Value: ~Copyable>(
+    _ code: PaddingtonError.Code,
+    containing text: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    consuming value: consuming Value,
+    _ body: (consuming Value) throws -> Void
+) -> PaddingtonError? {
+    do {
+        try body(value)
+        Issue.record("expected a \(code) error, nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as PaddingtonError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        if let text {
+            #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation)
+        }
+        return error
+    } catch {
+        Issue.record("expected a PaddingtonError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
 }
