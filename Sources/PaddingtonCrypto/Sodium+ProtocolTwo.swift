@@ -5,8 +5,6 @@ import CSodium
 /// As in ``Sodium``, every pointer passed in must be valid for the stated length; the Noise and frame
 /// types check lengths before they call here.
 extension Sodium {
-    /// The size of a ChaCha20-Poly1305 key, an X25519 scalar or point, and a SHA-256 digest.
-    package static let protocolTwoKeyBytes = 32
     /// The size of a ChaCha20-Poly1305 tag.
     package static let chachaTagBytes = 16
 

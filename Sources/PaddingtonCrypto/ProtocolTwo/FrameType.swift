@@ -6,6 +6,7 @@ extension ProtocolTwo {
         /// A UTF-8 JSON object with one key, the variant name (`PeerDetails`, `Keepalive`, ...).
         case control = 1
 
+        /// `DATA` or `CONTROL`, as the spec names them.
         package var description: String {
             switch self {
             case .data: "DATA"

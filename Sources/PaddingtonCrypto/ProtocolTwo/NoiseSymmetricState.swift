@@ -12,7 +12,7 @@ package struct NoiseSymmetricState: ~Copyable, Sendable {
     /// Noise's `InitializeSymmetric(protocol_name)`: `h` is the name zero-padded to 32 bytes when it
     /// fits, else its SHA-256; `ck = h`; no cipher key.
     package init(protocolName: String) {
-        var name = Array(protocolName.utf8)
+        let name = Array(protocolName.utf8)
         var h = [UInt8](repeating: 0, count: 32)
         if name.count <= 32 {
             h.replaceSubrange(0..<name.count, with: name)
@@ -21,7 +21,6 @@ package struct NoiseSymmetricState: ~Copyable, Sendable {
                 h.withUnsafeMutableBytes { Sodium.sha256(name, output: $0.baseAddress!) }
             }
         }
-        name.removeAll()
         handshakeHash = h
         chainingKey = h.withUnsafeBytes { h in SecretKey { $0.copyMemory(from: h) } }
         cipher = NoiseCipherState()

@@ -10,6 +10,7 @@ extension ProtocolTwo {
         /// already rekeyed when it returns.
         package var isLastUnderKey: Bool
 
+        /// A result as ``FrameOpener`` reports it.
         package init(type: FrameType, body: Range<Int>, isLastUnderKey: Bool) {
             self.type = type
             self.body = body

@@ -19,6 +19,7 @@ extension ProtocolTwo {
         /// Noise's final `h` (32 bytes), equal on both sides: usable as a channel binding. Not secret.
         package let handshakeHash: [UInt8]
 
+        /// Pairs the two halves made by `Split()` for one side of the link.
         package init(sealer: consuming FrameSealer, opener: consuming FrameOpener, handshakeHash: [UInt8]) {
             self.sealer = sealer
             self.opener = opener
