@@ -2,8 +2,8 @@
 //
 //   swift run -c release paddington-bench [SCENARIO...] [--quick] [--json]
 //
-// Scenarios: envelope, components, oneway, echo, large, latency, handshakes, reconnect, peers.
-// Without a scenario it runs all but `components`. --quick uses tiny counts (for tests).
+// Scenarios: envelope, components, v2crypto, oneway, echo, large, latency, handshakes, reconnect, peers.
+// Without a scenario it runs all but `components` and `v2crypto`. --quick uses tiny counts (for tests).
 import Foundation
 import Paddington
 import PaddingtonCrypto
@@ -26,8 +26,8 @@ struct Bench {
         let all = ["envelope", "oneway", "echo", "large", "latency", "handshakes", "reconnect", "peers"]
         var selected = arguments.filter { !$0.hasPrefix("--") }
         if selected.isEmpty { selected = all }
-        if let unknown = selected.first(where: { !(all + ["components"]).contains($0) }) {
-            print("unknown scenario '\(unknown)'; scenarios: \((all + ["components"]).joined(separator: ", "))")
+        if let unknown = selected.first(where: { !(all + ["components", "v2crypto"]).contains($0) }) {
+            print("unknown scenario '\(unknown)'; scenarios: \((all + ["components", "v2crypto"]).joined(separator: ", "))")
             exit(2)
         }
         let started = ContinuousClock.now
@@ -36,6 +36,7 @@ struct Bench {
             switch scenario {
             case "envelope": runEnvelope(quick: settings.quick, json: json)
             case "components": runComponents(quick: settings.quick)
+            case "v2crypto": try runProtocolTwoCrypto(quick: settings.quick, json: json)
             default:
                 let produced = try await run(scenario, settings: settings)
                 figures += produced

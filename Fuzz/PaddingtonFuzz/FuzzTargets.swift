@@ -19,6 +19,10 @@ enum FuzzTarget: String, CaseIterable {
     case files
     /// IP address and range parser, URL normalisation, names.
     case addresses
+    /// Protocol 2 transport frames: the opener fed length-prefixed frames (ProtocolTwoFuzz.swift).
+    case v2frame
+    /// Protocol 2 Noise handshake: the responder fed message 1, or the initiator fed message 2.
+    case v2handshake
 }
 
 /// Fixed keys so that fuzz inputs can reach the code behind decryption.
@@ -103,6 +107,12 @@ func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
         }
         _ = Names.problem(withName: text)
         _ = Names.problem(withZone: text)
+
+    case .v2frame:
+        fuzzProtocolTwoFrame(data)
+
+    case .v2handshake:
+        fuzzProtocolTwoHandshake(data)
     }
 }
 
