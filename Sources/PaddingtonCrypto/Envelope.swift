@@ -107,7 +107,7 @@ package enum Envelope {
             Sodium.seal(
                 key: kin, nonce: nonceInner, plaintext: json,
                 output: UnsafeMutableRawBufferPointer(start: innerRegion, count: innerSealed))
-            Hex.encode(
+            HexCodec.selected.encode(
                 UnsafeRawBufferPointer(start: innerRegion, count: innerSealed),
                 into: UnsafeMutableRawBufferPointer(start: plain + 1, count: 2 * innerSealed))
             plain.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
@@ -120,7 +120,7 @@ package enum Envelope {
                 key: kout, nonce: nonceOuter,
                 plaintext: UnsafeRawBufferPointer(start: plain, count: outerPlain),
                 output: UnsafeMutableRawBufferPointer(start: outerRegion, count: outerSealed))
-            Hex.encode(
+            HexCodec.selected.encode(
                 UnsafeRawBufferPointer(start: outerRegion, count: outerSealed),
                 into: UnsafeMutableRawBufferPointer(start: out + infoHexCount, count: 2 * outerSealed))
         }
@@ -162,7 +162,7 @@ package enum Envelope {
             // One scratch buffer for the outer layer's bytes, N2 ‖ ciphertext ‖ tag, decrypted in
             // place. Every byte is written before it is read, so it need not be zeroed.
             return try withUnsafeTemporaryAllocation(byteCount: outerSealed, alignment: 16) { sealed in
-                if let bad = HexDecoder.selected.decode(UnsafeRawBufferPointer(rebasing: frame[infoHexCount...]), into: sealed) {
+                if let bad = HexCodec.selected.decode(UnsafeRawBufferPointer(rebasing: frame[infoHexCount...]), into: sealed) {
                     throw nonHex(at: infoHexCount + bad, in: frame)
                 }
                 let plain = UnsafeMutableRawBufferPointer(
@@ -209,7 +209,7 @@ package enum Envelope {
                     let nonce = UnsafeMutableRawBufferPointer(rebasing: nonceAndTag[0..<Sodium.aeadNonceBytes])
                     let tag = UnsafeMutableRawBufferPointer(rebasing: nonceAndTag[Sodium.aeadNonceBytes...])
                     guard Hex.decode(UnsafeRawBufferPointer(rebasing: body[0..<nonceHex]), into: nonce) == nil,
-                        HexDecoder.selected.decode(
+                        HexCodec.selected.decode(
                             UnsafeRawBufferPointer(rebasing: body[nonceHex..<(nonceHex + 2 * jsonCount)]), into: ciphertext) == nil,
                         Hex.decode(UnsafeRawBufferPointer(rebasing: body[(nonceHex + 2 * jsonCount)...]), into: tag) == nil
                     else {
