@@ -106,6 +106,12 @@ package struct EnvelopeCipher: Sendable {
     }
 }
 
+extension EnvelopeCipher: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Redacted: the kept states are key material.
+    package var description: String { "EnvelopeCipher(<redacted>)" }
+    package var debugDescription: String { description }
+}
+
 extension EnvelopeCipher: EnvelopeKeySchedule {
     func deriveInnerKey(info: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) {
         Sodium.hkdfSHA512Expand(storage.states, info: info, output: output)

@@ -44,6 +44,12 @@ struct EnvelopeCipherTests {
         #expect(try cipher.open(Envelope.seal(json, keys: keys, salts: salts)) == json)
     }
 
+    @Test("a cipher prints redacted")
+    func redacted() {
+        #expect("\(cipher)" == "EnvelopeCipher(<redacted>)")
+        #expect(String(reflecting: cipher) == "EnvelopeCipher(<redacted>)")
+    }
+
     @Test("the buffer API writes exactly the frame; two seals differ")
     func bufferAPI() throws {
         let json = JSONString.encode("buffer")
@@ -183,6 +189,21 @@ struct EnvelopeCipherTests {
             }
             #expect(got == code, "\(String(decoding: outer.prefix(40), as: UTF8.self))")
         }
+    }
+
+    @Test("a 4 MiB frame opens on a thread with a 256 KiB stack (the scratch goes to the heap when the stack is short)")
+    func smallStack() async {
+        let cipher = self.cipher
+        let json = JSONString.encode(String(repeating: "s", count: 1 << 20))
+        let frame = cipher.seal(json: json)
+        let opened: Bool = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: (try? cipher.open(frame)) == json)
+            }
+            thread.stackSize = 256 * 1024
+            thread.start()
+        }
+        #expect(opened)
     }
 
     @Test("one cipher seals and opens on several threads at once")
