@@ -30,10 +30,12 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
+        // SSSE3 and AVX2 hex decoders, chosen at run time by PaddingtonCrypto's HexDecoder.
+        .target(name: "CPaddingtonHex"),
         // Keys, AEAD, HKDF, hex, JSON strings and the two-layer envelope. No networking.
         .target(
             name: "PaddingtonCrypto",
-            dependencies: ["CSodium"],
+            dependencies: ["CSodium", "CPaddingtonHex"],
             swiftSettings: swiftSettings
         ),
         // Files, handshake, transport, exchange and the Mesh service.

@@ -1,5 +1,7 @@
-// The envelope micro-benchmark: the two-layer envelope (JSON string, 2 × HKDF-SHA512,
-// 2 × XChaCha20-Poly1305, 2 × hex) against the raw libsodium primitives alone, per payload size.
+// The envelope micro-benchmark: the two-layer envelope on one link (JSON string, 2 × HKDF-SHA512
+// expand from kept HMAC states, 2 × XChaCha20-Poly1305, 2 × hex) against the raw libsodium calls the
+// format needs with the same per-link precomputation, per payload size; and the old static path.
+import CSodium
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,105 +33,142 @@ func measure(minimum: Duration, repetitions: Int, _ body: () -> Void) -> Double 
 struct EnvelopeRow {
     var size: Int
     var direction: String
+    /// The per-link path: one `EnvelopeCipher` for every frame.
     var envelopeNs: Double
+    /// The raw libsodium calls with the same per-link precomputation.
     var primitivesNs: Double
+    /// The static path (`Envelope.seal/open`: the full HKDF per frame), as before `EnvelopeCipher`.
+    var staticNs: Double
 
     var overhead: Double { (envelopeNs - primitivesNs) / primitivesNs }
     var messagesPerSecond: Double { 1e9 / envelopeNs }
     var megabytesPerSecond: Double { Double(size) * messagesPerSecond / 1e6 }
 }
 
+/// The cheapest libsodium calls one frame needs on a link, on preallocated buffers: HMAC-SHA512
+/// states keyed with each layer's PRK are made once, as `EnvelopeCipher` does.
+final class PrimitivesBaseline {
+    let states = UnsafeMutablePointer<crypto_auth_hmacsha512_state>.allocate(capacity: 2)
+    let random = UnsafeMutableRawBufferPointer.allocate(byteCount: 112, alignment: 16)
+    let derived = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 16)
+    let innerPlain: UnsafeMutableRawBufferPointer
+    let innerSealed: UnsafeMutableRawBufferPointer
+    let outerPlain: UnsafeMutableRawBufferPointer
+    let outerSealed: UnsafeMutableRawBufferPointer
+
+    init(keys: EnvelopeKeys, salts: ConnectionSalts, jsonCount j: Int) {
+        for (index, (key, salt)) in [(keys.inner, salts.inner), (keys.outer, salts.outer)].enumerated() {
+            var prk = [UInt8](repeating: 0, count: 64)
+            var state = crypto_auth_hmacsha512_state()
+            key.withUnsafeBytes { ikm in
+                salt.withUnsafeBytes { salt in
+                    _ = crypto_auth_hmacsha512_init(&state, salt.baseAddress!.assumingMemoryBound(to: UInt8.self), salt.count)
+                    _ = crypto_auth_hmacsha512_update(&state, ikm.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ikm.count))
+                    _ = crypto_auth_hmacsha512_final(&state, &prk)
+                }
+            }
+            _ = crypto_auth_hmacsha512_init(states + index, prk, 64)
+        }
+        innerPlain = .allocate(byteCount: j, alignment: 16)
+        innerPlain.initializeMemory(as: UInt8.self, repeating: 0x78)
+        innerSealed = .allocate(byteCount: j + 16, alignment: 16)
+        outerPlain = .allocate(byteCount: 2 * (j + 40) + 2, alignment: 16)
+        outerPlain.initializeMemory(as: UInt8.self, repeating: 0x61)
+        outerSealed = .allocate(byteCount: outerPlain.count + 16, alignment: 16)
+        Sodium.randomBytes(random)
+        seal()  // valid ciphertexts for `open`
+    }
+
+    deinit {
+        for buffer in [random, derived, innerPlain, innerSealed, outerPlain, outerSealed] { buffer.deallocate() }
+        states.deallocate()
+    }
+
+    /// HKDF-SHA512 expand, T(1) = HMAC(PRK, info ‖ 0x01), from a copy of a kept state.
+    @inline(__always)
+    func expand(_ layer: Int) {
+        var state = states[layer]
+        let info = random.baseAddress!.assumingMemoryBound(to: UInt8.self) + 32 * layer
+        var one: UInt8 = 1
+        _ = crypto_auth_hmacsha512_update(&state, info, 32)
+        _ = crypto_auth_hmacsha512_update(&state, &one, 1)
+        _ = crypto_auth_hmacsha512_final(&state, derived.baseAddress!.assumingMemoryBound(to: UInt8.self) + 64 * layer)
+    }
+
+    func key(_ layer: Int) -> UnsafePointer<UInt8> {
+        UnsafePointer(derived.baseAddress!.assumingMemoryBound(to: UInt8.self) + 64 * layer)
+    }
+
+    func nonce(_ layer: Int) -> UnsafePointer<UInt8> {
+        UnsafePointer(random.baseAddress!.assumingMemoryBound(to: UInt8.self) + 64 + 24 * layer)
+    }
+
+    /// 112 random bytes, two expands, two seals (the inner plaintext is `j` bytes, the outer `2j + 82`).
+    func seal() {
+        randombytes_buf(random.baseAddress!, 112)
+        expand(0)
+        expand(1)
+        var written: UInt64 = 0
+        _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+            innerSealed.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
+            innerPlain.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(innerPlain.count), nil, 0, nil, nonce(0), key(0))
+        _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+            outerSealed.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
+            outerPlain.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(outerPlain.count), nil, 0, nil, nonce(1), key(1))
+    }
+
+    /// Two expands, two opens. Returns whether both verified.
+    func open() -> Bool {
+        expand(1)
+        expand(0)
+        var written: UInt64 = 0
+        let outer = crypto_aead_xchacha20poly1305_ietf_decrypt(
+            outerPlain.baseAddress!.assumingMemoryBound(to: UInt8.self), &written, nil,
+            outerSealed.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(outerSealed.count), nil, 0, nonce(1), key(1))
+        let inner = crypto_aead_xchacha20poly1305_ietf_decrypt(
+            innerPlain.baseAddress!.assumingMemoryBound(to: UInt8.self), &written, nil,
+            innerSealed.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(innerSealed.count), nil, 0, nonce(0), key(0))
+        return outer == 0 && inner == 0
+    }
+}
+
 func envelopeScenario(quick: Bool) -> [EnvelopeRow] {
     let keys = EnvelopeKeys.generate()
     let salts = ConnectionSalts.generate()
+    let cipher = EnvelopeCipher(keys: keys, salts: salts)
     let minimum: Duration = quick ? .milliseconds(20) : .milliseconds(300)
     let repetitions = quick ? 1 : 5
     var rows: [EnvelopeRow] = []
-    var derived = [UInt8](repeating: 0, count: 64)
-    var random = [UInt8](repeating: 0, count: 112)
 
     for size in [100, 1024, 64 * 1024, 1024 * 1024] {
         let payload = String(repeating: "x", count: size)
         let j = JSONString.encode(payload).count
-        let frame = Envelope.seal(JSONString.encode(payload), keys: keys, salts: salts)
+        let frame = cipher.seal(json: JSONString.encode(payload))
 
-        // The envelope as the session layer uses it: String payload in, frame bytes out, and back.
+        // The envelope as a link uses it: String payload in, frame bytes out, and back.
         let encode = measure(minimum: minimum, repetitions: repetitions) {
-            let sealed = Envelope.seal(JSONString.encode(payload), keys: keys, salts: salts)
+            let sealed = cipher.seal(json: JSONString.encode(payload))
             precondition(sealed.count == frame.count)
         }
         let decode = measure(minimum: minimum, repetitions: repetitions) {
+            let opened = try? JSONString.decode(try cipher.open(frame))
+            precondition(opened?.utf8.count == size)
+        }
+        // The same through the static calls, which derive both keys from scratch for every frame.
+        let staticEncode = measure(minimum: minimum, repetitions: repetitions) {
+            let sealed = Envelope.seal(JSONString.encode(payload), keys: keys, salts: salts)
+            precondition(sealed.count == frame.count)
+        }
+        let staticDecode = measure(minimum: minimum, repetitions: repetitions) {
             let opened = try? JSONString.decode(try Envelope.open(frame, keys: keys, salts: salts))
             precondition(opened?.utf8.count == size)
         }
 
-        // The primitives alone on preallocated buffers: randomness, 2 × HKDF, seal j, seal 2j + 82.
-        let innerPlain = [UInt8](repeating: 0x78, count: j)
-        var innerSealed = [UInt8](repeating: 0, count: j + 40)
-        let outerPlain = [UInt8](repeating: 0x61, count: 2 * (j + 40) + 2)
-        var outerSealed = [UInt8](repeating: 0, count: outerPlain.count + 40)
-        var scratch = [UInt8](repeating: 0, count: outerPlain.count)
-        keys.inner.withUnsafeBytes { kin in
-            keys.outer.withUnsafeBytes { kout in
-                salts.inner.withUnsafeBytes { sin in
-                    salts.outer.withUnsafeBytes { sout in
-                        func hkdfs(_ info: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer) {
-                            Sodium.hkdfSHA512(ikm: kin, salt: sin, info: UnsafeRawBufferPointer(rebasing: info[0..<32]), output: out.baseAddress!)
-                            Sodium.hkdfSHA512(ikm: kout, salt: sout, info: UnsafeRawBufferPointer(rebasing: info[32..<64]), output: out.baseAddress! + 32)
-                        }
-                        let sealPrimitives = measure(minimum: minimum, repetitions: repetitions) {
-                            random.withUnsafeMutableBytes { random in
-                                Sodium.randomBytes(random)
-                                derived.withUnsafeMutableBytes { derived in
-                                    hkdfs(UnsafeRawBufferPointer(random), derived)
-                                    innerPlain.withUnsafeBytes { p in
-                                        innerSealed.withUnsafeMutableBytes {
-                                            Sodium.seal(key: derived.baseAddress!, nonce: random.baseAddress! + 64, plaintext: p, output: $0)
-                                        }
-                                    }
-                                    outerPlain.withUnsafeBytes { p in
-                                        outerSealed.withUnsafeMutableBytes {
-                                            Sodium.seal(key: derived.baseAddress! + 32, nonce: random.baseAddress! + 88, plaintext: p, output: $0)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        // Valid sealed inputs for the opens.
-                        random.withUnsafeMutableBytes { random in
-                            Sodium.randomBytes(random)
-                            derived.withUnsafeMutableBytes { derived in
-                                hkdfs(UnsafeRawBufferPointer(random), derived)
-                                innerPlain.withUnsafeBytes { p in
-                                    innerSealed.withUnsafeMutableBytes { Sodium.seal(key: derived.baseAddress!, nonce: random.baseAddress! + 64, plaintext: p, output: $0) }
-                                }
-                                outerPlain.withUnsafeBytes { p in
-                                    outerSealed.withUnsafeMutableBytes { Sodium.seal(key: derived.baseAddress! + 32, nonce: random.baseAddress! + 88, plaintext: p, output: $0) }
-                                }
-                            }
-                        }
-                        let openPrimitives = measure(minimum: minimum, repetitions: repetitions) {
-                            random.withUnsafeBytes { random in
-                                derived.withUnsafeMutableBytes { derived in
-                                    hkdfs(random, derived)
-                                    var ok = outerSealed.withUnsafeBytes { c in
-                                        scratch.withUnsafeMutableBytes { Sodium.open(key: derived.baseAddress! + 32, sealed: c, output: $0) }
-                                    }
-                                    ok = ok && innerSealed.withUnsafeBytes { c in
-                                        scratch.withUnsafeMutableBytes {
-                                            Sodium.open(key: derived.baseAddress!, sealed: c, output: UnsafeMutableRawBufferPointer(rebasing: $0[0..<j]))
-                                        }
-                                    }
-                                    precondition(ok)
-                                }
-                            }
-                        }
-                        rows.append(EnvelopeRow(size: size, direction: "encode", envelopeNs: encode, primitivesNs: sealPrimitives))
-                        rows.append(EnvelopeRow(size: size, direction: "decode", envelopeNs: decode, primitivesNs: openPrimitives))
-                    }
-                }
-            }
-        }
+        let baseline = PrimitivesBaseline(keys: keys, salts: salts, jsonCount: j)
+        let sealPrimitives = measure(minimum: minimum, repetitions: repetitions) { baseline.seal() }
+        let openPrimitives = measure(minimum: minimum, repetitions: repetitions) { precondition(baseline.open()) }
+        rows.append(EnvelopeRow(size: size, direction: "encode", envelopeNs: encode, primitivesNs: sealPrimitives, staticNs: staticEncode))
+        rows.append(EnvelopeRow(size: size, direction: "decode", envelopeNs: decode, primitivesNs: openPrimitives, staticNs: staticDecode))
     }
     return rows
 }
@@ -161,19 +200,21 @@ func runEnvelope(quick: Bool, json: Bool) {
     if json {
         let items = rows.map { row in
             "{\"scenario\":\"envelope\",\"size\":\(row.size),\"direction\":\"\(row.direction)\",\"envelope_ns\":\(fixed(row.envelopeNs, 1)),"
-                + "\"primitives_ns\":\(fixed(row.primitivesNs, 1)),\"overhead\":\(fixed(row.overhead, 3)),"
+                + "\"primitives_ns\":\(fixed(row.primitivesNs, 1)),\"overhead\":\(fixed(row.overhead, 3)),\"static_ns\":\(fixed(row.staticNs, 1)),"
                 + "\"messages_per_second\":\(fixed(row.messagesPerSecond, 0)),\"payload_mb_per_second\":\(fixed(row.megabytesPerSecond, 1))}"
         }
         print("[" + items.joined(separator: ",") + "]")
     } else {
-        print("envelope: payload string <-> frame, against the libsodium primitives it needs (same run, median of \(quick ? 1 : 5))")
+        print("envelope on one link (EnvelopeCipher): payload string <-> frame, against the libsodium calls it needs")
+        print("with the same per-link HMAC states (same run, median of \(quick ? 1 : 5)); static: Envelope.seal/open, full HKDF per frame")
+        print("hex codec for the ciphertext: \(HexCodec.selected)")
         print("goal: overhead beyond the primitives (hex, JSON, allocation) at most 50% of their cost\n")
-        print("  size  direction      msg/s   payload MB/s   envelope µs   primitives µs   overhead   goal")
+        print("  size  direction      msg/s   payload MB/s   envelope µs   primitives µs   overhead   goal   static µs")
         for row in rows {
             print(pad(sizeText(row.size), 6) + pad(row.direction, 11) + pad(fixed(row.messagesPerSecond, 0), 11)
                 + pad(fixed(row.megabytesPerSecond, 1), 15) + pad(fixed(row.envelopeNs / 1000, 2), 14)
                 + pad(fixed(row.primitivesNs / 1000, 2), 16) + pad(fixed(row.overhead * 100, 1) + "%", 11)
-                + pad(row.overhead <= 0.5 ? "met" : "MISSED", 7))
+                + pad(row.overhead <= 0.5 ? "met" : "MISSED", 7) + pad(fixed(row.staticNs / 1000, 2), 12))
         }
     }
 }
@@ -186,16 +227,26 @@ func runComponents(quick: Bool) {
     let bytes = [UInt8](repeating: 0xA5, count: 2 * json.count + 122)
     let hex = Array(Hex.encodeToString(bytes).utf8)
     var out = [UInt8](repeating: 0, count: hex.count)
-    let hexEncode = measure(minimum: minimum, repetitions: 3) {
-        bytes.withUnsafeBytes { input in out.withUnsafeMutableBytes { Hex.encode(input, into: $0) } }
+    let hexEncode = HexCodec.available.map { codec in
+        (codec, measure(minimum: minimum, repetitions: 3) {
+            bytes.withUnsafeBytes { input in out.withUnsafeMutableBytes { codec.encode(input, into: $0) } }
+        })
     }
-    let hexDecode = measure(minimum: minimum, repetitions: 3) {
-        hex.withUnsafeBytes { input in out.withUnsafeMutableBytes { _ = Hex.decode(input, into: $0) } }
+    let hexDecode = HexCodec.available.map { codec in
+        (codec, measure(minimum: minimum, repetitions: 3) {
+            hex.withUnsafeBytes { input in out.withUnsafeMutableBytes { precondition(codec.decode(input, into: $0) == nil) } }
+        })
     }
     let jsonEncode = measure(minimum: minimum, repetitions: 3) { _ = JSONString.encode(payload) }
     let jsonDecode = measure(minimum: minimum, repetitions: 3) { _ = try? JSONString.decode(json) }
     print("\ncomponents for a 64 KiB payload:")
-    print("  hex encode \(bytes.count) bytes: \(fixed(hexEncode / 1000, 1)) µs (\(fixed(hexEncode / Double(bytes.count), 3)) ns/byte)")
-    print("  hex decode \(hex.count) chars: \(fixed(hexDecode / 1000, 1)) µs (\(fixed(hexDecode / Double(hex.count), 3)) ns/char)")
+    for (codec, ns) in hexEncode {
+        let chosen = codec == HexCodec.selected ? ", selected" : ""
+        print("  hex encode \(bytes.count) bytes, \(codec)\(chosen): \(fixed(ns / 1000, 1)) µs (\(fixed(ns / Double(bytes.count), 3)) ns/byte)")
+    }
+    for (codec, ns) in hexDecode {
+        let chosen = codec == HexCodec.selected ? ", selected" : ""
+        print("  hex decode \(hex.count) chars, \(codec)\(chosen): \(fixed(ns / 1000, 1)) µs (\(fixed(ns / Double(hex.count), 3)) ns/char)")
+    }
     print("  JSON string encode: \(fixed(jsonEncode / 1000, 1)) µs, decode: \(fixed(jsonDecode / 1000, 1)) µs")
 }

@@ -30,6 +30,10 @@ enum Fixture {
     static let psk = EnvelopeKeys(inner: key(1), outer: key(2))
     static let session = EnvelopeKeys(inner: key(3), outer: key(4))
     static let salts = ConnectionSalts(inner: [UInt8](repeating: 5, count: 32), outer: [UInt8](repeating: 6, count: 32))
+    static let cipher = EnvelopeCipher(keys: session, salts: salts)
+    /// The infos of hand-made frames, and the outer key they give.
+    static let infos = [UInt8](repeating: 7, count: 32) + [UInt8](repeating: 8, count: 32)
+    static let outerKey = session.outer.derive(salt: salts.outer, info: Array(infos[32...]))
 
     static func key(_ byte: UInt8) -> SecretKey {
         do { return try SecretKey(bytes: [UInt8](repeating: byte, count: 32)) } catch { preconditionFailure("fixture key") }
@@ -52,15 +56,37 @@ enum Fixture {
 func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
     switch target {
     case .envelope:
-        if let json = try? Envelope.open(data, keys: Fixture.session, salts: Fixture.salts) {
-            _ = try? JSONString.decode(json)
+        // The bytes as a frame, through the per-link cipher and the static open: same JSON or same error.
+        let json = openBoth(data)
+        if let json { _ = try? JSONString.decode(json) }
+        // The bytes as the outer layer's plaintext of a frame under the right keys, so that the inner
+        // layer's paths (a plain "hex" string, escapes, bad hex, wrong tags) are reached.
+        if !data.isEmpty {
+            _ = openBoth(frame(outerPlaintext: data))
         }
-        // The same bytes as the JSON inside a valid frame.
-        if !data.isEmpty, let json = try? Envelope.open(Envelope.seal(data, keys: Fixture.session, salts: Fixture.salts), keys: Fixture.session, salts: Fixture.salts) {
-            precondition(json == data, "envelope round trip changed the plaintext")
-            _ = try? JSONString.decode(json)
+        // The same bytes as the JSON inside a valid frame, sealed by either path.
+        if !data.isEmpty {
+            for frame in [Fixture.cipher.seal(json: data), Envelope.seal(data, keys: Fixture.session, salts: Fixture.salts)] {
+                precondition(openBoth(frame) == data, "envelope round trip changed the plaintext")
+            }
         }
         _ = Hex.decode(String(decoding: data, as: UTF8.self))
+        // Every hex codec this machine runs agrees with the portable one.
+        let even = Array(data.prefix(data.count & ~1))
+        even.withUnsafeBytes { input in
+            var expected = [UInt8](repeating: 0, count: even.count / 2)
+            let failure = expected.withUnsafeMutableBytes { Hex.decode(input, into: $0) }
+            var encoded = [UInt8](repeating: 0, count: 2 * even.count)
+            encoded.withUnsafeMutableBytes { Hex.encode(input, into: $0) }
+            for codec in HexCodec.available {
+                var got = [UInt8](repeating: 0, count: even.count / 2)
+                precondition(got.withUnsafeMutableBytes { codec.decode(input, into: $0) } == failure, "\(codec) decode disagrees")
+                precondition(failure != nil || got == expected, "\(codec) decoded other bytes")
+                var text = [UInt8](repeating: 0, count: 2 * even.count)
+                text.withUnsafeMutableBytes { codec.encode(input, into: $0) }
+                precondition(text == encoded, "\(codec) encode disagrees")
+            }
+        }
 
     case .handshake:
         // Frames are separated by 0xFF; a leading 0x01 on a frame means "seal this JSON first".
@@ -114,6 +140,40 @@ func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
     case .v2handshake:
         fuzzProtocolTwoHandshake(data)
     }
+}
+
+/// Opens `frame` with the per-link cipher and with the static call, which must agree: the same JSON,
+/// or errors with the same code and message.
+private func openBoth(_ frame: [UInt8]) -> [UInt8]? {
+    let viaCipher = Result { try Fixture.cipher.open(frame) }
+    let viaStatic = Result { try Envelope.open(frame, keys: Fixture.session, salts: Fixture.salts) }
+    switch (viaCipher, viaStatic) {
+    case (.success(let a), .success(let b)):
+        precondition(a == b, "the cipher and the static open returned different JSON")
+        return a
+    case (.failure(let a), .failure(let b)):
+        let a = a as? PaddingtonError, b = b as? PaddingtonError
+        precondition(a != nil && a?.code == b?.code && a?.message == b?.message, "the cipher and the static open failed differently")
+        return nil
+    default:
+        preconditionFailure("one of the cipher and the static open failed, the other did not")
+    }
+}
+
+/// A frame whose outer layer seals `plaintext` under the fixture's session keys and infos.
+private func frame(outerPlaintext plaintext: [UInt8]) -> [UInt8] {
+    let nonce = [UInt8](repeating: 9, count: Sodium.aeadNonceBytes)
+    var sealed = [UInt8](repeating: 0, count: plaintext.count + Sodium.aeadOverhead)
+    Fixture.outerKey.withUnsafeBytes { key in
+        nonce.withUnsafeBytes { nonce in
+            plaintext.withUnsafeBytes { plaintext in
+                sealed.withUnsafeMutableBytes {
+                    Sodium.seal(key: key.baseAddress!, nonce: nonce.baseAddress!, plaintext: plaintext, output: $0)
+                }
+            }
+        }
+    }
+    return Array((Hex.encodeToString(Fixture.infos) + Hex.encodeToString(sealed)).utf8)
 }
 
 private func masked() -> ConnectionSalts {

@@ -3,7 +3,7 @@
 /// Encoding is lowercase, as the Rust `hex` crate writes. Decoding accepts either case and nothing
 /// else: no whitespace, no `0x`, no odd lengths. Ciphertext and infos are public, so the
 /// table-driven codec here is not constant-time; key files are small and decoded once.
-public enum Hex {
+package enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Two ASCII digits per byte value, packed little-endian so one 16-bit store writes both.
@@ -27,7 +27,7 @@ public enum Hex {
     /// because every step reads its input bytes before it writes output bytes, and the output of
     /// step `i` never lies past input byte `i`.
     @inline(__always)
-    public static func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+    package static func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         precondition(output.count >= input.count * 2)
         let count = input.count
         guard count > 0, let src = input.baseAddress, let dst = output.baseAddress else { return }
@@ -74,7 +74,7 @@ public enum Hex {
     /// In-place decoding (output at the same address as input) is allowed: output byte `i` is written
     /// after characters `2i` and `2i+1` are read.
     @inline(__always)
-    public static func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+    package static func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
         precondition(input.count % 2 == 0 && output.count >= input.count / 2)
         let count = input.count
         guard count > 0, let src = input.baseAddress, let dst = output.baseAddress else { return nil }
@@ -118,19 +118,19 @@ public enum Hex {
     }
 
     /// The offset of the first byte that is not an ASCII hex digit, or nil.
-    public static func firstInvalidOffset(_ input: UnsafeRawBufferPointer) -> Int? {
+    package static func firstInvalidOffset(_ input: UnsafeRawBufferPointer) -> Int? {
         values.withUnsafeBufferPointer { table in
             input.firstIndex { table[Int($0)] == 0xFF }
         }
     }
 
     /// Lowercase hex of `bytes`.
-    public static func encodeToString(_ bytes: [UInt8]) -> String {
+    package static func encodeToString(_ bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes { encodeToString($0) }
     }
 
     /// Lowercase hex of raw bytes.
-    public static func encodeToString(_ input: UnsafeRawBufferPointer) -> String {
+    package static func encodeToString(_ input: UnsafeRawBufferPointer) -> String {
         String(unsafeUninitializedCapacity: input.count * 2) { buffer in
             encode(input, into: UnsafeMutableRawBufferPointer(buffer))
             return input.count * 2
@@ -138,7 +138,7 @@ public enum Hex {
     }
 
     /// Bytes of a hex string (either case), or nil when it has an odd length or a non-hex character.
-    public static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         var text = text
         return text.withUTF8 { utf8 -> [UInt8]? in
             guard utf8.count % 2 == 0 else { return nil }

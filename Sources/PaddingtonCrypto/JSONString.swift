@@ -8,16 +8,16 @@
 /// JSON string literal (surrounding JSON whitespace, every escape, surrogate pairs) and rejects what
 /// serde_json rejects: raw control characters, unknown escapes, lone surrogates, invalid UTF-8 and
 /// trailing garbage.
-public enum JSONString {
+package enum JSONString {
     /// The JSON literal for `text`, as UTF-8 bytes.
-    public static func encode(_ text: String) -> [UInt8] {
+    package static func encode(_ text: String) -> [UInt8] {
         var output: [UInt8] = []
         append(text, to: &output)
         return output
     }
 
     /// Appends the JSON literal for `text` to `output`.
-    public static func append(_ text: String, to output: inout [UInt8]) {
+    package static func append(_ text: String, to output: inout [UInt8]) {
         var text = text
         text.withUTF8 { utf8 in
             output.reserveCapacity(output.count + utf8.count + 2)
@@ -59,7 +59,7 @@ public enum JSONString {
     /// Decodes one JSON string literal (with optional surrounding whitespace).
     ///
     /// - Throws: ``PaddingtonError/Code-swift.struct/invalidJSON`` naming the offset and the problem.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> String {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws -> String {
         guard let (start, end) = literalBounds(bytes) else {
             throw PaddingtonError(.invalidJSON, "expected a JSON string, got \(describeStart(bytes))")
         }
@@ -79,7 +79,7 @@ public enum JSONString {
     }
 
     /// Convenience over ``decode(_:)-(UnsafeRawBufferPointer)`` for byte arrays.
-    public static func decode(_ bytes: [UInt8]) throws -> String {
+    package static func decode(_ bytes: [UInt8]) throws -> String {
         try bytes.withUnsafeBytes { try decode($0) }
     }
 

@@ -2,9 +2,9 @@
 ///
 /// The plaintext is always JSON; encrypting the string `Hello` seals the 7 bytes `"Hello"`.
 /// Configuration secrets use this format.
-public enum KeyCipher {
+package enum KeyCipher {
     /// Seals JSON bytes with a fresh random nonce and returns lowercase hex.
-    public static func encrypt(json: [UInt8], key: SecretKey) throws -> String {
+    package static func encrypt(json: [UInt8], key: SecretKey) throws -> String {
         var nonce = [UInt8](repeating: 0, count: Sodium.aeadNonceBytes)
         nonce.withUnsafeMutableBytes { Sodium.randomBytes($0) }
         return try encrypt(json: json, key: key, nonce: nonce)
@@ -30,7 +30,7 @@ public enum KeyCipher {
     }
 
     /// Encrypts a string value (its JSON literal).
-    public static func encrypt(string: String, key: SecretKey) throws -> String {
+    package static func encrypt(string: String, key: SecretKey) throws -> String {
         try encrypt(json: JSONString.encode(string), key: key)
     }
 
@@ -38,7 +38,7 @@ public enum KeyCipher {
     ///
     /// - Throws: ``PaddingtonError/Code-swift.struct/invalidHex`` or
     ///   ``PaddingtonError/Code-swift.struct/decryptionFailed``.
-    public static func decrypt(hex: String, key: SecretKey) throws -> [UInt8] {
+    package static func decrypt(hex: String, key: SecretKey) throws -> [UInt8] {
         guard let sealed = Hex.decode(hex) else {
             throw PaddingtonError(.invalidHex, "ciphertext is not hex (\(hex.utf8.count) characters)")
         }
@@ -58,7 +58,7 @@ public enum KeyCipher {
     }
 
     /// Opens hex produced by ``encrypt(string:key:)`` and returns the string.
-    public static func decryptString(hex: String, key: SecretKey) throws -> String {
+    package static func decryptString(hex: String, key: SecretKey) throws -> String {
         try JSONString.decode(try decrypt(hex: hex, key: key))
     }
 }

@@ -47,7 +47,8 @@ package enum Sodium {
     }
 
     /// Opens `nonce ‖ ciphertext ‖ tag` into `output` (`sealed.count - 40` bytes). Returns false when
-    /// the tag does not verify.
+    /// the tag does not verify. `output` may start exactly at the ciphertext (`sealed.baseAddress + 24`),
+    /// which decrypts in place; no other overlap is allowed.
     package static func open(
         key: UnsafeRawPointer,
         sealed: UnsafeRawBufferPointer,
@@ -68,38 +69,91 @@ package enum Sodium {
         return rc == 0
     }
 
+    /// Opens a detached ciphertext in place: `ciphertext` is replaced by its plaintext when `tag`
+    /// verifies. Returns false (and libsodium zeroes `ciphertext`) when it does not.
+    static func openDetached(
+        key: UnsafeRawPointer,
+        nonce: UnsafeRawPointer,
+        ciphertext: UnsafeMutableRawBufferPointer,
+        tag: UnsafeRawPointer
+    ) -> Bool {
+        ensureInitialised()
+        guard let base = ciphertext.baseAddress, ciphertext.count > 0 else { return false }
+        let bytes = base.assumingMemoryBound(to: UInt8.self)
+        let rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+            bytes, nil, bytes, UInt64(ciphertext.count),
+            tag.assumingMemoryBound(to: UInt8.self),
+            nil, 0,
+            nonce.assumingMemoryBound(to: UInt8.self),
+            key.assumingMemoryBound(to: UInt8.self)
+        )
+        return rc == 0
+    }
+
     /// HKDF-SHA512 (RFC 5869) with a 32-byte output, built on libsodium's HMAC-SHA512
-    /// (Debian's libsodium 1.0.18 predates `crypto_kdf_hkdf_sha512`).
+    /// (Debian's libsodium 1.0.18 predates `crypto_kdf_hkdf_sha512`): ``hkdfSHA512Prepare(ikm:salt:into:)``
+    /// then ``hkdfSHA512Expand(_:info:output:)``.
     package static func hkdfSHA512(
         ikm: UnsafeRawBufferPointer,
         salt: UnsafeRawBufferPointer,
         info: UnsafeRawBufferPointer,
         output: UnsafeMutableRawPointer
     ) {
+        withUnsafeTemporaryAllocation(of: crypto_auth_hmacsha512_state.self, capacity: 1) { prepared in
+            let state = prepared.baseAddress!
+            hkdfSHA512Prepare(ikm: ikm, salt: salt, into: state)
+            hkdfSHA512Expand(state, info: info, output: output)
+            sodium_memzero(state, MemoryLayout<crypto_auth_hmacsha512_state>.size)
+        }
+    }
+
+    /// The part of HKDF-SHA512 that depends only on the key and the salt: the extract step,
+    /// `PRK = HMAC(salt, IKM)`, then HMAC-SHA512 initialised with `PRK` as its key. The result is the
+    /// inner and outer SHA-512 states after their key blocks; ``hkdfSHA512Expand(_:info:output:)``
+    /// finishes a derivation from a copy of it. `state` holds key material: zero it when done.
+    static func hkdfSHA512Prepare(
+        ikm: UnsafeRawBufferPointer,
+        salt: UnsafeRawBufferPointer,
+        into state: UnsafeMutablePointer<crypto_auth_hmacsha512_state>
+    ) {
         ensureInitialised()
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { scratch in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { scratch in
             let prk = scratch.baseAddress!
-            let block = prk + 64
-            var state = crypto_auth_hmacsha512_state()
-            // Extract: PRK = HMAC(salt, IKM). An empty salt is HMAC with an empty key, which RFC 5869
-            // defines as equal to a zero salt.
+            // Extract. An empty salt is HMAC with an empty key, which RFC 5869 defines as equal to a
+            // zero salt.
             var empty: UInt8 = 0
             if let saltBase = salt.baseAddress, salt.count > 0 {
-                crypto_auth_hmacsha512_init(&state, saltBase.assumingMemoryBound(to: UInt8.self), salt.count)
+                crypto_auth_hmacsha512_init(state, saltBase.assumingMemoryBound(to: UInt8.self), salt.count)
             } else {
-                crypto_auth_hmacsha512_init(&state, &empty, 0)
+                crypto_auth_hmacsha512_init(state, &empty, 0)
             }
-            crypto_auth_hmacsha512_update(&state, ikm.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ikm.count))
-            crypto_auth_hmacsha512_final(&state, prk)
-            // Expand: T(1) = HMAC(PRK, info ‖ 0x01); 32 bytes fit in the first block.
-            crypto_auth_hmacsha512_init(&state, prk, 64)
-            crypto_auth_hmacsha512_update(&state, info.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(info.count))
-            var counter: UInt8 = 1
-            crypto_auth_hmacsha512_update(&state, &counter, 1)
-            crypto_auth_hmacsha512_final(&state, block)
-            output.copyMemory(from: block, byteCount: 32)
-            sodium_memzero(prk, 128)
-            withUnsafeMutableBytes(of: &state) { sodium_memzero($0.baseAddress, $0.count) }
+            crypto_auth_hmacsha512_update(state, ikm.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ikm.count))
+            crypto_auth_hmacsha512_final(state, prk)
+            crypto_auth_hmacsha512_init(state, prk, 64)
+            sodium_memzero(prk, 64)
+        }
+    }
+
+    /// The expand step for a 32-byte output, `T(1) = HMAC(PRK, info ‖ 0x01)`, from a state made by
+    /// ``hkdfSHA512Prepare(ikm:salt:into:)``, which is only read: the work is done on a copy on the
+    /// stack, zeroed afterwards with the full HMAC output, so one state may serve several threads.
+    static func hkdfSHA512Expand(
+        _ prepared: UnsafePointer<crypto_auth_hmacsha512_state>,
+        info: UnsafeRawBufferPointer,
+        output: UnsafeMutableRawPointer
+    ) {
+        withUnsafeTemporaryAllocation(of: crypto_auth_hmacsha512_state.self, capacity: 1) { copy in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { block in
+                let state = copy.baseAddress!
+                state.initialize(to: prepared.pointee)
+                crypto_auth_hmacsha512_update(state, info.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(info.count))
+                var counter: UInt8 = 1
+                crypto_auth_hmacsha512_update(state, &counter, 1)
+                crypto_auth_hmacsha512_final(state, block.baseAddress!)
+                output.copyMemory(from: block.baseAddress!, byteCount: 32)
+                sodium_memzero(block.baseAddress!, 64)
+                sodium_memzero(state, MemoryLayout<crypto_auth_hmacsha512_state>.size)
+            }
         }
     }
 

@@ -56,6 +56,10 @@ struct VectorTests {
         #expect(String(decoding: sealed, as: UTF8.self) == frame)
         #expect(sealed.count == 432)
         #expect(try Envelope.open(Array(frame.utf8), keys: try pskKeys, salts: salts) == json)
+        // The same frame through the per-link cipher.
+        let cipher = EnvelopeCipher(keys: try pskKeys, salts: salts)
+        #expect(String(decoding: cipher.seal(json: json, randomness: randomness), as: UTF8.self) == frame)
+        #expect(try cipher.open(Array(frame.utf8)) == json)
     }
 
     @Test("TV4 masked salt headers")
@@ -110,6 +114,46 @@ struct VectorTests {
             let sealed = Envelope.seal(Array(step.plaintext_json.utf8), keys: keys, salts: salts, randomness: randomness)
             #expect(sealed.count == step.frame_len, "\(step.step)")
             #expect(String(decoding: sealed, as: UTF8.self) == step.frame, "\(step.step)")
+        }
+    }
+
+    @Test("TV8 through EnvelopeCipher: every frame opens and re-seals byte for byte")
+    func transcriptThroughCipher() throws {
+        #expect(v.transcript.count == 6)
+        for step in v.transcript {
+            let keys = EnvelopeKeys(inner: try key(step.inner_key), outer: try key(step.outer_key))
+            let cipher = EnvelopeCipher(keys: keys, salts: salts)
+            let frame = Array(step.frame.utf8)
+            #expect(String(decoding: try cipher.open(frame), as: UTF8.self) == step.plaintext_json, "\(step.step)")
+            #expect(String(decoding: try frame.withUnsafeBytes { try cipher.open($0) }, as: UTF8.self) == step.plaintext_json)
+            #expect(try cipher.open(Array(step.frame.uppercased().utf8)) == Array(step.plaintext_json.utf8), "\(step.step)")
+            let randomness = Envelope.Randomness(
+                infoInner: bytes(step.inner_info), infoOuter: bytes(step.outer_info),
+                nonceInner: bytes(step.inner_nonce), nonceOuter: bytes(step.outer_nonce))
+            let sealed = cipher.seal(json: Array(step.plaintext_json.utf8), randomness: randomness)
+            #expect(sealed.count == step.frame_len, "\(step.step)")
+            #expect(sealed.count == EnvelopeCipher.frameCount(jsonCount: step.plaintext_json.utf8.count))
+            #expect(String(decoding: sealed, as: UTF8.self) == step.frame, "\(step.step)")
+        }
+    }
+
+    @Test("HKDF from a prepared state equals the one-shot HKDF (TV1 and the spec's outer value)")
+    func preparedHKDF() throws {
+        for (ikm, salt, info, okm) in [
+            (v.hkdf.ikm, v.hkdf.salt, v.hkdf.info, v.hkdf.okm32),
+            (v.inputs.psk_outer, v.inputs.salt_outer, "55fb89056375c3afe2c60a1ec506506847dc1b59b11b02a85bc645b3c29735ca",
+             "658d596b093c2d37b64f4f6aeb45dc0114c589b05e33659f73bc278bf6258432"),
+        ] {
+            let keys = EnvelopeKeys(inner: try key(ikm), outer: try key(ikm))
+            let cipher = EnvelopeCipher(keys: keys, salts: ConnectionSalts(inner: bytes(salt), outer: bytes(salt)))
+            var inner = [UInt8](repeating: 0, count: 32)
+            var outer = [UInt8](repeating: 0, count: 32)
+            bytes(info).withUnsafeBytes { info in
+                inner.withUnsafeMutableBytes { cipher.deriveInnerKey(info: info, into: $0.baseAddress!) }
+                outer.withUnsafeMutableBytes { cipher.deriveOuterKey(info: info, into: $0.baseAddress!) }
+            }
+            #expect(Hex.encodeToString(inner) == okm)
+            #expect(inner == outer)
         }
     }
 }
