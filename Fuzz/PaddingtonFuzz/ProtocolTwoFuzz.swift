@@ -7,6 +7,7 @@
 // Input layout, both targets: one selector byte, then (handshake only) one 48-byte Noise message,
 // then frames, each as a 2-byte big-endian length and that many bytes (the last may be short).
 import Paddington
+import PaddingtonCrypto
 
 enum ProtocolTwoFixture {
     /// `psk_v2` of the vectors.

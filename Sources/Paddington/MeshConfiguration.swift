@@ -53,6 +53,9 @@ public struct MeshConfiguration: Sendable {
     public var identity: EngineIdentity
     /// The local address outgoing connections are bound to (nil lets the system choose).
     public var sourceAddress: String?
+    /// When this side of a protocol 2 link changes its sending key (Noise `Rekey()`, announced in the
+    /// frame). The peer follows whatever this side decides.
+    public var rekey: RekeyThresholds
     /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
     /// handler will go. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
@@ -74,8 +77,10 @@ public struct MeshConfiguration: Sendable {
         shutdownTimeout: Duration = .seconds(5),
         eventBufferSize: Int = 4096,
         identity: EngineIdentity = EngineIdentity(),
-        sourceAddress: String? = nil
+        sourceAddress: String? = nil,
+        rekey: RekeyThresholds = RekeyThresholds()
     ) {
+        self.rekey = rekey
         self.sourceAddress = sourceAddress
         self.handshakeTimeout = handshakeTimeout
         self.maxPendingHandshakes = maxPendingHandshakes
@@ -93,5 +98,21 @@ public struct MeshConfiguration: Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.eventBufferSize = eventBufferSize
         self.identity = identity
+    }
+}
+
+/// When a protocol 2 sender changes its sending key: after whichever comes first.
+public struct RekeyThresholds: Sendable, Equatable {
+    /// Frames sent under one key.
+    public var frames: UInt64
+    /// Bytes sent under one key.
+    public var bytes: UInt64
+    /// Time since the key came into use.
+    public var interval: Duration
+
+    public init(frames: UInt64 = 1 << 20, bytes: UInt64 = 1 << 30, interval: Duration = .seconds(120)) {
+        self.frames = frames
+        self.bytes = bytes
+        self.interval = interval
     }
 }

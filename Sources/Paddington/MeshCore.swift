@@ -1,4 +1,5 @@
 import Logging
+import PaddingtonCrypto
 import NIOCore
 
 /// What the listener, the diallers and the link sessions of one ``Mesh`` share: the configuration,
@@ -15,6 +16,11 @@ final class MeshCore: Sendable {
     let outboundInterceptors: [any OutboundInterceptor]
     let events: EventHub
     let statistics: StatisticsRecorder
+    /// Each client's protocol 2 pre-shared key, in configuration order (derived once: message 1 is
+    /// tried against every admitted client).
+    let protocolTwoKeys: [SecretKey]
+    /// When a protocol 2 sender marks a frame the last under its key.
+    let rekeyPolicy: ProtocolTwo.RekeyPolicy
 
     init(
         configuration: ServiceConfiguration,
@@ -35,6 +41,9 @@ final class MeshCore: Sendable {
             interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
         self.outboundInterceptors = outboundInterceptors
         events = EventHub(bufferSize: options.eventBufferSize)
+        protocolTwoKeys = configuration.clients.map { ProtocolTwo.psk(from: $0.keys) }
+        rekeyPolicy = ProtocolTwo.RekeyPolicy(
+            frames: options.rekey.frames, bytes: options.rekey.bytes, interval: options.rekey.interval)
     }
 
     var isShuttingDown: Bool { registry.isShuttingDown }

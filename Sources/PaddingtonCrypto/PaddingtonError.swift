@@ -38,6 +38,7 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
             case connectionClosed
             case connectionLost
             case peerShutdown
+            case downgradeDetected
             case protocolViolation
             case shutdown
             case transport
@@ -96,6 +97,9 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
         public static let connectionLost = Code(.connectionLost)
         /// The peer closed the link because it is shutting down (WebSocket status 1001, going away).
         public static let peerShutdown = Code(.peerShutdown)
+        /// Both sides support protocol 2 but the connection was negotiated down to protocol 1: a header
+        /// was stripped or changed on the way (docs/protocol.md).
+        public static let downgradeDetected = Code(.downgradeDetected)
         /// The peer broke the protocol (unexpected frame type, reserved payload, ...).
         public static let protocolViolation = Code(.protocolViolation)
         /// The service is shutting down.

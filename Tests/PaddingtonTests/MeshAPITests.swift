@@ -12,13 +12,15 @@ struct MeshAPITests {
     static func pair(
         serverOptions: MeshConfiguration = fastOptions(), serverLogger: Logger? = nil,
         inbound: [any InboundInterceptor] = [], outbound: [any OutboundInterceptor] = [],
-        serverHandlers: (Mesh) -> Void = { _ in }
+        clientProtocol: ProtocolPolicy = .auto, serverHandlers: (Mesh) -> Void = { _ in }
     ) async throws -> (server: RunningMesh, client: RunningMesh, invitation: Invitation, port: Int) {
         var config = try serverConfiguration()
         let invitation = try config.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
         let server = RunningMesh(config, options: serverOptions, inboundInterceptors: inbound, logger: serverLogger, handlers: serverHandlers)
         let port = try await server.mesh.listeningPort()
-        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: port), outboundInterceptors: outbound)
+        var clientConfig = try clientConfiguration(invitation: invitation, port: port)
+        clientConfig.protocolPolicy = clientProtocol
+        let client = RunningMesh(clientConfig, outboundInterceptors: outbound)
         try await client.mesh.waitUntilConnected("server", timeout: .seconds(15))
         try await server.mesh.waitUntilConnected("client", timeout: .seconds(15))
         return (server, client, invitation, port)
@@ -246,7 +248,7 @@ struct MeshAPITests {
     @Test("byte payloads: UTF-8 bytes travel over protocol 1; other bytes are refused there")
     func bytesOverProtocolOne() async throws {
         let inbox = Inbox()
-        let (server, client, _, _) = try await Self.pair { mesh in mesh.onMessage { message, _ in inbox.append(message) } }
+        let (server, client, _, _) = try await Self.pair(clientProtocol: .off) { mesh in mesh.onMessage { message, _ in inbox.append(message) } }
         try await client.mesh.send(bytes: Array("grüße".utf8), to: "server")
         await #expect { try await client.mesh.send(bytes: [0xff, 0x00, 0xfe], to: "server") } throws: {
             ($0 as? PaddingtonError)?.code == .invalidArgument

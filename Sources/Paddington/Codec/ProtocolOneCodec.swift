@@ -16,10 +16,13 @@ package struct ProtocolOneCodec: LinkCodec {
     package let keys: EnvelopeKeys
     /// `(Sin, Sout)` of the connection.
     package let salts: ConnectionSalts
+    /// The link's key schedule: each layer's HKDF extract done once, so a frame costs the expands.
+    private let cipher: EnvelopeCipher
 
     package init(keys: EnvelopeKeys, salts: ConnectionSalts) {
         self.keys = keys
         self.salts = salts
+        cipher = EnvelopeCipher(keys: keys, salts: salts)
     }
 
     package var protocolVersion: Int { 1 }
@@ -53,7 +56,7 @@ package struct ProtocolOneCodec: LinkCodec {
 
     private func seal(_ text: String, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame {
         let json = JSONString.encode(text)
-        let count = Envelope.frameCount(jsonCount: json.count)
+        let count = EnvelopeCipher.frameCount(jsonCount: json.count)
         guard count <= maxFrameSize else {
             throw PaddingtonError(.payloadTooLarge,
                 "a payload of \(json.count) JSON bytes makes a \(count)-byte frame, over the limit of \(maxFrameSize)")
@@ -61,7 +64,7 @@ package struct ProtocolOneCodec: LinkCodec {
         var buffer = allocator.buffer(capacity: count)
         json.withUnsafeBytes { json in
             _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { space in
-                Envelope.seal(json, keys: keys, salts: salts, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<count]))
+                cipher.seal(json: json, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<count]))
                 return count
             }
         }
@@ -81,7 +84,7 @@ package struct ProtocolOneCodec: LinkCodec {
         guard frame.opcode == .text else {
             throw PaddingtonError(.protocolViolation, "the peer sent a \(frame.opcode) frame; the protocol uses text frames only")
         }
-        let json = try frame.data.withUnsafeReadableBytes { try Envelope.open($0, keys: keys, salts: salts) }
+        let json = try frame.data.withUnsafeReadableBytes { try cipher.open($0) }
         let text: String
         do {
             text = try json.withUnsafeBytes { try JSONString.decode($0) }

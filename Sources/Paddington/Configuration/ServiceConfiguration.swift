@@ -9,12 +9,16 @@ public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
     public var zone: String
     /// The pre-shared keys from the invitation.
     public var keys: EnvelopeKeys
+    /// The wire protocols this link may use; nil follows ``ServiceConfiguration/protocolPolicy``.
+    /// (`protocol = "auto" | "2" | "1"` in the entry; the Rust crate ignores the key.)
+    public var protocolPolicy: ProtocolPolicy?
 
-    public init(name: String, url: WebSocketURL, zone: String, keys: EnvelopeKeys) {
+    public init(name: String, url: WebSocketURL, zone: String, keys: EnvelopeKeys, protocolPolicy: ProtocolPolicy? = nil) {
         self.name = name
         self.url = url
         self.zone = zone
         self.keys = keys
+        self.protocolPolicy = protocolPolicy
     }
 
     public var description: String { "ServerEntry(\(name)@\(zone), url: \(url), keys: <redacted>)" }
@@ -30,12 +34,17 @@ public struct ClientEntry: Sendable, Equatable, CustomStringConvertible {
     public var zone: String
     /// The pre-shared keys given to it in its invitation.
     public var keys: EnvelopeKeys
+    /// The wire protocols this client may use; nil follows ``ServiceConfiguration/protocolPolicy``.
+    /// `require` refuses it on protocol 1 once its keys identify it; `off` refuses it on protocol 2 (set
+    /// the client's side to `1` as well, or it will keep offering protocol 2).
+    public var protocolPolicy: ProtocolPolicy?
 
-    public init(name: String, allowance: IPAllowance, zone: String, keys: EnvelopeKeys) {
+    public init(name: String, allowance: IPAllowance, zone: String, keys: EnvelopeKeys, protocolPolicy: ProtocolPolicy? = nil) {
         self.name = name
         self.allowance = allowance
         self.zone = zone
         self.keys = keys
+        self.protocolPolicy = protocolPolicy
     }
 
     public var description: String { "ClientEntry(\(name)@\(zone), ip: \(allowance), keys: <redacted>)" }
@@ -112,6 +121,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var clients: [ClientEntry]
     /// How configuration secrets are encrypted, if at all.
     public var encryption: EncryptionScheme?
+    /// The wire protocols of this service's links, unless a client or server entry says otherwise
+    /// (`protocol = "auto" | "2" | "1"` at the top of the file, omitted when `auto`; the Rust crate
+    /// ignores the key).
+    public var protocolPolicy: ProtocolPolicy = .auto
 
     /// A configuration with no peers.
     ///
@@ -349,6 +362,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         var config = try ServiceConfiguration(name: name, url: url.description, ip: ip.description, port: port)
         config.healthcheckPort = try reader.optionalInteger(root, "heathcheck_port", path: "heathcheck_port", range: 0...65535)
         config.proxyHeader = try reader.optionalString(root, "proxy_header", path: "proxy_header")
+        config.protocolPolicy = try protocolPolicy(root, reader: reader, path: "protocol") ?? .auto
 
         for (index, entry) in try reader.tables(root, "servers", path: "servers").enumerated() {
             let path = "servers[\(index)]"
@@ -358,7 +372,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 zone: try reader.zone(entry, "zone", path: "\(path).zone", default: Names.defaultZone),
                 keys: EnvelopeKeys(
                     inner: try reader.key(entry, "inner_key", path: "\(path).inner_key"),
-                    outer: try reader.key(entry, "outer_key", path: "\(path).outer_key")))
+                    outer: try reader.key(entry, "outer_key", path: "\(path).outer_key")),
+                protocolPolicy: try protocolPolicy(entry, reader: reader, path: "\(path).protocol"))
             guard !config.servers.contains(where: { $0.name == server.name && $0.zone == server.zone }) else {
                 throw reader.fail(path, "repeats server \(server.name)@\(server.zone)")
             }
@@ -372,7 +387,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 zone: try reader.zone(entry, "zone", path: "\(path).zone", default: Names.defaultZone),
                 keys: EnvelopeKeys(
                     inner: try reader.key(entry, "inner_key", path: "\(path).inner_key"),
-                    outer: try reader.key(entry, "outer_key", path: "\(path).outer_key")))
+                    outer: try reader.key(entry, "outer_key", path: "\(path).outer_key")),
+                protocolPolicy: try protocolPolicy(entry, reader: reader, path: "\(path).protocol"))
             guard !config.clients.contains(where: { $0.name == client.name && $0.zone == client.zone }) else {
                 throw reader.fail(path, "repeats client \(client.name)@\(client.zone)")
             }
@@ -390,6 +406,14 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
         }
         return config
+    }
+
+    private static func protocolPolicy(_ table: TOML.Table, reader: TOMLReader, path: String) throws -> ProtocolPolicy? {
+        guard let text = try reader.optionalString(table, "protocol", path: path) else { return nil }
+        guard let policy = ProtocolPolicy(text) else {
+            throw reader.fail(path, "must be \"auto\", \"2\" (protocol 2 required) or \"1\" (protocol 1 only), not '\(text)'")
+        }
+        return policy
     }
 
     private static func allowance(_ entry: TOML.Table, reader: TOMLReader, path: String) throws -> IPAllowance {
@@ -428,11 +452,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
         root["port"] = .integer(port)
         if let healthcheckPort { root["heathcheck_port"] = .integer(healthcheckPort) }
         if let proxyHeader { root["proxy_header"] = .string(proxyHeader) }
+        if protocolPolicy != .auto { root["protocol"] = .string(protocolPolicy.description) }
         root["servers"] = .array(servers.map { server in
             var table = TOML.Table()
             table["name"] = .string(server.name)
             table["url"] = .string(server.url.description)
             table["zone"] = .string(server.zone)
+            if let policy = server.protocolPolicy { table["protocol"] = .string(policy.description) }
             table["inner_key"] = .key(server.keys.inner)
             table["outer_key"] = .key(server.keys.outer)
             return .table(table)
@@ -442,6 +468,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             table["name"] = .string(client.name)
             table["ip"] = .single(client.allowance.isRange ? "Range" : "IP", .string(client.allowance.description))
             table["zone"] = .string(client.zone)
+            if let policy = client.protocolPolicy { table["protocol"] = .string(policy.description) }
             table["inner_key"] = .key(client.keys.inner)
             table["outer_key"] = .key(client.keys.outer)
             return .table(table)

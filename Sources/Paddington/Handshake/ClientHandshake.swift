@@ -22,22 +22,30 @@ package struct ClientHandshake: HandshakeMachine {
     let localName: String
     let server: ServerEntry
     let identity: EngineIdentity
+    /// What the upgrade negotiated; this machine runs protocol 1 only.
+    let negotiation: NegotiatedProtocol
     let sessionOuterKey: SecretKey
     let salts: ConnectionSalts
     private var sessionKeys: EnvelopeKeys?
 
-    package init(localName: String, server: ServerEntry, identity: EngineIdentity,
+    package init(localName: String, server: ServerEntry, identity: EngineIdentity, negotiation: NegotiatedProtocol = .rustCompatible,
          sessionOuterKey: SecretKey = .generate(), salts: ConnectionSalts = .generate()) {
         self.localName = localName
         self.server = server
         self.identity = identity
+        self.negotiation = negotiation
         self.sessionOuterKey = sessionOuterKey
         self.salts = salts
     }
 
     /// The two custom headers of the upgrade request.
     var upgradeHeaders: [(String, String)] {
-        let values = salts.maskedHeaderValues(keys: server.keys)
+        Self.upgradeHeaders(salts: salts, keys: server.keys)
+    }
+
+    /// The salt headers of an upgrade request: the salts masked with the invitation's keys.
+    static func upgradeHeaders(salts: ConnectionSalts, keys: EnvelopeKeys) -> [(String, String)] {
+        let values = salts.maskedHeaderValues(keys: keys)
         return [(ConnectionSalts.innerHeaderName, values.inner), (ConnectionSalts.outerHeaderName, values.outer)]
     }
 
@@ -45,7 +53,9 @@ package struct ClientHandshake: HandshakeMachine {
     package mutating func upgraded() -> [HandshakeAction] {
         guard case .awaitingUpgrade = state else { return [fail(.protocolViolation, "upgrade completed twice")] }
         state = .awaitingHello
-        let hello = WireMessage.Hello(sessionKey: sessionOuterKey, engine: identity.engine, version: identity.version)
+        let hello = WireMessage.Hello(
+            sessionKey: sessionOuterKey, engine: identity.engine, version: identity.version,
+            protocols: negotiation.protocolTwoEnabled ? [2] : nil)
         return [.send(Envelope.seal(hello.json(), keys: server.keys, salts: salts))]
     }
 
@@ -55,7 +65,11 @@ package struct ClientHandshake: HandshakeMachine {
             switch state {
             case .awaitingHello:
                 let json = try open(frame, keys: EnvelopeKeys(inner: server.keys.inner, outer: sessionOuterKey), step: "frame 2 (server Handshake)")
-                let hello = try WireMessage.Hello.decode(json)
+                let hello = try WireMessage.Hello.decode(json, readingProtocols: negotiation.protocolTwoEnabled)
+                if negotiation.protocolTwoEnabled, hello.supportsProtocolTwo {
+                    return [fail(.downgradeDetected,
+                        "server \(server.name) supports protocol 2, but its selection of it did not reach us: the header was stripped on the way")]
+                }
                 let keys = EnvelopeKeys(inner: hello.sessionKey, outer: sessionOuterKey)
                 sessionKeys = keys
                 state = .awaitingDetails(serverHello: hello)
@@ -92,6 +106,8 @@ package struct ClientHandshake: HandshakeMachine {
 
     /// Clients never decide standby.
     package mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction] { [] }
+
+    package var identifiedPeer: PeerID? { PeerID(name: server.name, zone: server.zone) }
 
     /// The standby wait is over: ask the server again.
     package mutating func standbyTimerFired() -> [HandshakeAction] {

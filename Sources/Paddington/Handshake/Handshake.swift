@@ -1,7 +1,9 @@
 /// What a handshake state machine asks its driver to do.
 package enum HandshakeAction: Sendable {
-    /// Send this frame as one WebSocket text message.
+    /// Send this frame as one WebSocket text message (protocol 1).
     case send([UInt8])
+    /// Send this frame as one WebSocket binary message (protocol 2).
+    case sendBinary([UInt8])
     /// Wait this long, then call `standbyTimerFired()` (client waiting as a standby connection).
     case waitThenPoll(Duration)
     /// Server only: decide whether `name@zone` may become primary, then call `standbyDecided(_:)`.
@@ -32,13 +34,26 @@ package struct EstablishedSession: Sendable {
 }
 
 /// A handshake state machine as ``HandshakeDriver`` runs it: frames in, actions out.
-package protocol HandshakeMachine {
+package protocol HandshakeMachine: ~Copyable {
+    /// Whether its frames are WebSocket binary messages (protocol 2) rather than text (protocol 1).
+    var usesBinaryFrames: Bool { get }
+    /// Whether each frame has its own time limit (protocol 1), rather than one limit from the first
+    /// frame to the end of the session start (protocol 2). Standby polls always have their own.
+    var limitsEachStep: Bool { get }
+    /// The peer the handshake is with, once known: the server dialled, or the client whose keys opened
+    /// the first message (also after a later step failed, so that the failure can name it).
+    var identifiedPeer: PeerID? { get }
     /// A handshake frame arrived.
     mutating func receive(_ frame: [UInt8]) -> [HandshakeAction]
     /// The driver's answer to ``HandshakeAction/decideStandby(name:zone:)`` (servers).
     mutating func standbyDecided(_ status: WireMessage.Standby) -> [HandshakeAction]
     /// The wait asked for by ``HandshakeAction/waitThenPoll(_:)`` is over (clients).
     mutating func standbyTimerFired() -> [HandshakeAction]
+}
+
+extension HandshakeMachine where Self: ~Copyable {
+    package var usesBinaryFrames: Bool { false }
+    package var limitsEachStep: Bool { true }
 }
 
 /// Identity strings sent in the Handshake messages.

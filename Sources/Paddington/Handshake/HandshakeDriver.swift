@@ -19,25 +19,31 @@ struct HandshakeDriver {
 
     typealias Frames = NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
 
-    func run<Machine: HandshakeMachine, Role: HandshakeRole>(
+    func run<Machine: HandshakeMachine & ~Copyable, Role: HandshakeRole>(
         _ machine: inout Machine,
         start: [HandshakeAction],
         role: inout Role,
-        frames: inout Frames,
-        outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
+        frames: inout Frames
     ) async throws -> EstablishedSession {
         var actions = start
+        let binary = machine.usesBinaryFrames
+        let eachStep = machine.limitsEachStep
+        // One limit for the whole exchange when the protocol says so (re-armed after standby waits).
+        if !eachStep { controller.armStep() }
         while true {
             var next: [HandshakeAction] = []
             for action in actions {
                 switch action {
                 case .send(let bytes):
-                    try await outbound.write(WebSocketFrame(fin: true, opcode: .text, data: controller.channel.allocator.buffer(bytes: bytes)))
+                    try await write(bytes, opcode: .text)
+                case .sendBinary(let bytes):
+                    try await write(bytes, opcode: .binary)
                 case .decideStandby(let name, let zone):
                     next += machine.standbyDecided(try role.decideStandby(PeerID(name: name, zone: zone)))
                 case .waitThenPoll(let delay):
                     controller.disarmStep()
                     try await role.waitAsStandby(delay)
+                    if !eachStep { controller.armStep() }
                     next += machine.standbyTimerFired()
                 case .established(let session):
                     controller.disarmStep()
@@ -47,16 +53,31 @@ struct HandshakeDriver {
                 }
             }
             if next.isEmpty {
-                next = machine.receive(try await nextFrame(&frames))
+                next = machine.receive(try await nextFrame(&frames, binary: binary, armStep: eachStep))
             }
             actions = next
         }
     }
 
+    /// Writes one handshake frame and waits until it is written. Handshake frames and the link's frames
+    /// take the same path to the channel (its event loop's task queue), and the link's first frame is
+    /// sealed only after the handshake's last one is out: protocol 2 numbers its frames, and the peer
+    /// opens them in that order.
+    private func write(_ bytes: [UInt8], opcode: WebSocketOpcode) async throws {
+        let channel = controller.channel
+        let frame = WebSocketFrame(fin: true, opcode: opcode, data: channel.allocator.buffer(bytes: bytes))
+        do {
+            try await channel.writeAndFlush(frame).get()
+            handOffFromEventLoop()
+        } catch {
+            throw failure(error, during: "the handshake")
+        }
+    }
+
     /// The next handshake frame's bytes, within the step limit. A Close is answered and ends the
-    /// handshake; other control frames and binary frames break the protocol here.
-    func nextFrame(_ frames: inout Frames) async throws -> [UInt8] {
-        controller.armStep()
+    /// handshake; other control frames, and data frames of the other kind, break the protocol here.
+    func nextFrame(_ frames: inout Frames, binary: Bool = false, armStep: Bool = true) async throws -> [UInt8] {
+        if armStep { controller.armStep() }
         let frame: WebSocketFrame?
         do {
             frame = try await frames.next()
@@ -74,8 +95,9 @@ struct HandshakeDriver {
             controller.channel.writeAndFlush(reply, promise: nil)
             throw PaddingtonError(.connectionClosed, "the peer closed the link during the handshake")
         }
-        guard frame.opcode == .text else {
-            throw PaddingtonError(.protocolViolation, "expected a text frame in the handshake, got a \(frame.opcode) frame")
+        guard frame.opcode == (binary ? .binary : .text) else {
+            throw PaddingtonError(.protocolViolation,
+                "expected a \(binary ? "binary" : "text") frame in the handshake, got a \(frame.opcode) frame")
         }
         return Array(buffer: frame.data)
     }

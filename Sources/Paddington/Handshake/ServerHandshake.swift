@@ -27,13 +27,20 @@ package struct ServerHandshake: HandshakeMachine {
     let preferred: PeerID?
     let maskedSalts: ConnectionSalts
     let identity: EngineIdentity
+    /// What the upgrade negotiated; this machine runs protocol 1 only.
+    let negotiation: NegotiatedProtocol
+    /// The service-wide policy, for clients with no policy of their own.
+    let servicePolicy: ProtocolPolicy
     let sessionInnerKey: SecretKey
     private var salts: ConnectionSalts?
     private var sessionKeys: EnvelopeKeys?
 
     /// - Parameter address: the connection's source address; nil tries every client.
     package init(localName: String, candidates clients: [ClientEntry], address: IPAddress? = nil, preferred: PeerID? = nil,
-         maskedSalts: ConnectionSalts, identity: EngineIdentity, sessionInnerKey: SecretKey = .generate()) {
+         maskedSalts: ConnectionSalts, identity: EngineIdentity, negotiation: NegotiatedProtocol = .rustCompatible,
+         servicePolicy: ProtocolPolicy = .auto, sessionInnerKey: SecretKey = .generate()) {
+        self.negotiation = negotiation
+        self.servicePolicy = servicePolicy
         self.localName = localName
         self.clients = clients
         self.address = address
@@ -113,6 +120,8 @@ package struct ServerHandshake: HandshakeMachine {
     /// Servers never wait as standby.
     package mutating func standbyTimerFired() -> [HandshakeAction] { [] }
 
+    package var identifiedPeer: PeerID? { authenticatedClient.map { PeerID(name: $0.name, zone: $0.zone) } }
+
     private mutating func receiveHello(_ frame: [UInt8]) -> [HandshakeAction] {
         var lastError: PaddingtonError?
         var tried: [String] = []
@@ -123,13 +132,23 @@ package struct ServerHandshake: HandshakeMachine {
             let salts = ConnectionSalts.unmask(maskedSalts, keys: client.keys)
             do {
                 let json = try Envelope.open(frame, keys: client.keys, salts: salts)
-                let hello = try WireMessage.Hello.decode(json)
+                let hello = try WireMessage.Hello.decode(json, readingProtocols: negotiation.protocolTwoEnabled)
+                authenticatedClient = client
+                if negotiation.protocolTwoEnabled, hello.supportsProtocolTwo {
+                    return [fail(PaddingtonError(.downgradeDetected,
+                        "client \(client.name) supports protocol 2, but its offer of it did not reach us: the header was stripped or changed on the way"))]
+                }
+                if (client.protocolPolicy ?? servicePolicy).requiresProtocolTwo {
+                    return [fail(PaddingtonError(.protocolVersionMismatch,
+                        "client \(client.name) must use protocol 2 and connected with protocol 1"))]
+                }
                 let keys = EnvelopeKeys(inner: sessionInnerKey, outer: hello.sessionKey)
                 self.salts = salts
                 self.sessionKeys = keys
-                authenticatedClient = client
                 state = .awaitingDetails(client: client, hello: hello)
-                let reply = WireMessage.Hello(sessionKey: sessionInnerKey, engine: identity.engine, version: identity.version)
+                let reply = WireMessage.Hello(
+                    sessionKey: sessionInnerKey, engine: identity.engine, version: identity.version,
+                    protocols: negotiation.protocolTwoEnabled ? [2] : nil)
                 return [.send(Envelope.seal(reply.json(), keys: EnvelopeKeys(inner: client.keys.inner, outer: hello.sessionKey), salts: salts))]
             } catch let error as PaddingtonError {
                 // A malformed frame fails the same way for every candidate: stop at once.

@@ -8,11 +8,14 @@ package enum WireMessage {
     /// The protocol generation carried in `PeerDetails.version`.
     static let peerDetailsVersion = 2
 
-    /// Frames 1 and 2: `{"session_key":{"data":"<hex>"},"engine":"…","version":"…"}`.
+    /// Frames 1 and 2: `{"session_key":{"data":"<hex>"},"engine":"…","version":"…"}`, plus
+    /// `"protocols":[2]` from a peer with protocol 2 enabled (the downgrade marker, paddington-v2 §4).
     struct Hello: Sendable {
         var sessionKey: SecretKey
         var engine: String
         var version: String
+        /// The protocols the sender supports beyond protocol 1; nil when it did not say (Rust).
+        var protocols: [UInt32]? = nil
 
         func json() -> [UInt8] {
             var out = Array(#"{"session_key":{"data":""#.utf8)
@@ -21,23 +24,44 @@ package enum WireMessage {
             JSONString.append(engine, to: &out)
             out += Array(#","version":"#.utf8)
             JSONString.append(version, to: &out)
+            if let protocols {
+                out += Array(#","protocols":["#.utf8)
+                out += Array(protocols.map(String.init).joined(separator: ",").utf8)
+                out.append(UInt8(ascii: "]"))
+            }
             out.append(UInt8(ascii: "}"))
             return out
         }
 
-        static func decode(_ json: [UInt8]) throws -> Hello {
+        /// Whether the sender marked protocol 2 as supported.
+        var supportsProtocolTwo: Bool { protocols?.contains(2) ?? false }
+
+        /// Decodes a Handshake. With `readingProtocols`, a `protocols` field must be an array of unsigned
+        /// 32-bit integers (or null); without, it is ignored, as the Rust crate ignores it.
+        static func decode(_ json: [UInt8], readingProtocols: Bool = false) throws -> Hello {
             struct Key: Decodable { let data: String }
             struct Shape: Decodable {
                 let session_key: Key
                 let engine: String
                 let version: String
             }
+            struct Marked: Decodable {
+                let protocols: [UInt32]?
+            }
             let shape = try WireMessage.decode(Shape.self, json, what: "Handshake")
             guard shape.session_key.data.utf8.count == 64, let key = try? SecretKey(hex: shape.session_key.data) else {
                 throw PaddingtonError(.protocolViolation, "Handshake session_key is not 32 bytes of hex")
             }
             guard !key.isNull else { throw PaddingtonError(.protocolViolation, "Handshake session_key is all zero") }
-            return Hello(sessionKey: key, engine: shape.engine, version: shape.version)
+            var protocols: [UInt32]?
+            if readingProtocols {
+                do {
+                    protocols = try JSONDecoder().decode(Marked.self, from: Data(json)).protocols
+                } catch {
+                    throw PaddingtonError(.protocolViolation, "Handshake carries a 'protocols' field that is not a list of protocol numbers", cause: error)
+                }
+            }
+            return Hello(sessionKey: key, engine: shape.engine, version: shape.version, protocols: protocols)
         }
     }
 

@@ -50,13 +50,19 @@ final class Link: Sendable {
         }
     }
 
+    /// Hands a prepared frame to the channel. Every frame of a link goes through the event loop's task
+    /// queue, in the order the codec seals them, even when the caller runs on the event loop (a
+    /// keepalive from the timer): a frame written inline there would overtake frames other threads
+    /// queued before it, and protocol 2's peer opens frames strictly in the order they were sealed.
     private func emit(_ frame: PreparedFrame) {
         let channel = self.channel
         let controller = self.controller
         let size = frame.size
         do {
             try codec.emit(frame) { sealed in
-                channel.writeAndFlush(sealed).whenComplete { _ in controller.written(size) }
+                channel.eventLoop.execute {
+                    channel.writeAndFlush(sealed).whenComplete { _ in controller.written(size) }
+                }
             }
         } catch let error as PaddingtonError {
             controller.written(size)

@@ -1,13 +1,17 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import PaddingtonCrypto
 
 /// What the dialler's pipeline produces.
 enum OutboundUpgrade: Sendable {
-    case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>)
-    case refused
+    /// Upgraded; the values of the `openportal-protocol` header of the `101`.
+    case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, selection: [String])
+    /// The server answered without upgrading, with this status.
+    case refused(HTTPResponseStatus)
 }
 
 /// Keeps a link to one server up: dials, runs the client side of the handshake, hands the established
@@ -38,7 +42,9 @@ struct Dialer {
     private func dialOnce(_ server: ServerEntry, peer: PeerID) async -> Bool {
         let address = "\(server.url)"
         let options = core.options
-        var machine = ClientHandshake(localName: core.configuration.name, server: server, identity: options.identity)
+        let policy = server.protocolPolicy ?? core.configuration.protocolPolicy
+        let offer = NegotiatedProtocol.clientOffer(policy: policy)
+        let salts = ConnectionSalts.generate()
         var controller: LinkController?
         var established = false
         do {
@@ -46,24 +52,43 @@ struct Dialer {
                 throw PaddingtonError(.invalidConfiguration,
                     "\(server.url) needs TLS, which swift-paddington does not speak yet; dial the server's plain ws:// port or a local TLS proxy")
             }
-            let (upgrade, linkController) = try await connect(server, headers: machine.upgradeHeaders)
+            var headers = ClientHandshake.upgradeHeaders(salts: salts, keys: server.keys)
+            if let offer { headers.append((ProtocolOffer.headerName, offer)) }
+            let (upgrade, linkController) = try await connect(server, headers: headers)
             controller = linkController
             let upgraded = try await upgrade.get()
             handOffFromEventLoop()
-            guard case .websocket(let ws) = upgraded else {
-                throw PaddingtonError(.ipNotAllowed, "\(address) refused the WebSocket upgrade (this address may not be allowed, or the headers were refused)")
+            let ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
+            let selection: [String]
+            switch upgraded {
+            case .websocket(let channel, let values):
+                ws = channel
+                selection = values
+            case .refused(let status) where status == .upgradeRequired:
+                throw PaddingtonError(.protocolVersionMismatch,
+                    "\(address) requires protocol 2 (HTTP 426), and protocol 2 is off for this server here")
+            case .refused(let status):
+                throw PaddingtonError(.ipNotAllowed,
+                    "\(address) refused the WebSocket upgrade with HTTP \(status.code) (this address may not be allowed, or the headers were refused)")
             }
-            var role = ClientRole(core: core, peer: peer)
-            let driver = HandshakeDriver(controller: linkController, stepTimeout: options.handshakeTimeout)
-            try await ws.executeThenClose { inbound, outbound in
-                var frames = inbound.makeAsyncIterator()
-                let handshake = try await driver.run(&machine, start: machine.upgraded(), role: &role, frames: &frames, outbound: outbound)
-                let link = Link(session: handshake, controller: linkController, maxFrameSize: options.maxFrameSize)
-                try await self.session.run(link, claim: nil, frames: &frames) {
-                    established = true
-                    // The Rust client sends one KEEPALIVE right after the handshake; so do we.
-                    try? link.sendKeepalive(ping: false)
-                }
+            let negotiation: NegotiatedProtocol
+            do {
+                negotiation = try NegotiatedProtocol.client(offered: offer, selectionValues: selection, policy: policy, server: "\(peer)")
+            } catch {
+                try? await ws.channel.close()
+                throw error
+            }
+            if negotiation.version == 2 {
+                var machine = try ProtocolTwoClientHandshake(
+                    localName: core.configuration.name, server: server, identity: options.identity,
+                    prologue: negotiation.prologue, rekey: core.rekeyPolicy)
+                let start = machine.upgraded()
+                try await run(ws, machine: &machine, start: start, peer: peer, controller: linkController, established: &established)
+            } else {
+                var machine = ClientHandshake(
+                    localName: core.configuration.name, server: server, identity: options.identity, negotiation: negotiation, salts: salts)
+                let start = machine.upgraded()
+                try await run(ws, machine: &machine, start: start, peer: peer, controller: linkController, established: &established)
             }
         } catch {
             if established { return true }
@@ -75,6 +100,29 @@ struct Dialer {
             core.emit(.handshakeFailed(address: address, peer: peer, error: failure))
         }
         return established
+    }
+
+    /// Runs the client side of the handshake on an upgraded connection, then the session.
+    private func run<Machine: HandshakeMachine & ~Copyable>(
+        _ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, machine: inout Machine, start: [HandshakeAction], peer: PeerID,
+        controller: LinkController, established: inout Bool
+    ) async throws {
+        let options = core.options
+        var role = ClientRole(core: core, peer: peer)
+        let driver = HandshakeDriver(controller: controller, stepTimeout: options.handshakeTimeout)
+        var registered = false
+        defer { if registered { established = true } }
+        try await ws.executeThenClose { inbound, _ in
+            var frames = inbound.makeAsyncIterator()
+            let handshake = try await driver.run(&machine, start: start, role: &role, frames: &frames)
+            let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize)
+            try await session.run(link, claim: nil, frames: &frames) {
+                registered = true
+                // The Rust client sends one KEEPALIVE right after the handshake; so do we (protocol 2
+                // allows the same).
+                try? link.sendKeepalive(ping: false)
+            }
+        }
     }
 
     private func connect(_ server: ServerEntry, headers extra: [(String, String)]) async throws
@@ -96,12 +144,18 @@ struct Dialer {
                         let controller = LinkController(channel: channel, configuration: configuration)
                         controller.armStep()
                         try options.channelInitializer?(channel, .client)
+                        let statusRecorder = NIOLockedValueBox<ResponseStatusRecorder?>(nil)
                         let upgrader = NIOTypedWebSocketClientUpgrader<OutboundUpgrade>(
                             maxFrameSize: options.maxFrameSize,
                             enableAutomaticErrorHandling: false,
-                            upgradePipelineHandler: { channel, _ in
+                            upgradePipelineHandler: { channel, response in
                                 channel.eventLoop.makeCompletedFuture {
-                                    .websocket(try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize))
+                                    if let recorder = statusRecorder.withLockedValue({ $0 }) {
+                                        channel.pipeline.syncOperations.removeHandler(recorder, promise: nil)
+                                    }
+                                    return .websocket(
+                                        try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize),
+                                        selection: response.headers[ProtocolOffer.headerName])
                                 }
                             })
                         var headers = HTTPHeaders()
@@ -114,10 +168,12 @@ struct Dialer {
                             upgraders: [upgrader],
                             notUpgradingCompletionHandler: { channel in
                                 channel.close(promise: nil)
-                                return channel.eventLoop.makeSucceededFuture(.refused)
+                                let status = statusRecorder.withLockedValue { $0 }?.status ?? .forbidden
+                                return channel.eventLoop.makeSucceededFuture(.refused(status))
                             })
                         let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
                             configuration: .init(upgradeConfiguration: upgradeConfiguration))
+                        statusRecorder.withLockedValue { $0 = try? ResponseStatusRecorder.install(in: channel) }
                         return (upgrade, controller)
                     }
                 }

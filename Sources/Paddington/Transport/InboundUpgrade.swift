@@ -13,6 +13,8 @@ struct InboundConnection: Sendable {
     var address: String
     var ip: IPAddress
     var maskedSalts: ConnectionSalts
+    /// What the `openportal-protocol` header decided.
+    var negotiation: NegotiatedProtocol
     var controller: LinkController
     var admission: Admission
 }

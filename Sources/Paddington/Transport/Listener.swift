@@ -154,20 +154,31 @@ final class Listener: Sendable {
         }
 
         let observer = UpgradeErrorObserver()
+        let policy = core.configuration.protocolPolicy
+        // What the protocol header decided, from shouldUpgrade to the pipeline or the refusal.
+        let negotiation = NIOLockedValueBox<Result<NegotiatedProtocol, NegotiationRefusal>?>(nil)
         let upgrader = NIOTypedWebSocketServerUpgrader<InboundUpgrade>(
             maxFrameSize: options.maxFrameSize,
             enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 guard allowed, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
-                return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                let decision = NegotiatedProtocol.server(headerValues: head.headers[ProtocolOffer.headerName], policy: policy)
+                negotiation.withLockedValue { $0 = decision }
+                guard case .success(let negotiated) = decision else { return channel.eventLoop.makeSucceededFuture(nil) }
+                var headers = HTTPHeaders()
+                if let selection = negotiated.selection { headers.add(name: ProtocolOffer.headerName, value: selection) }
+                return channel.eventLoop.makeSucceededFuture(headers)
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     channel.pipeline.syncOperations.removeHandler(observer, promise: nil)
                     let ws = try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize)
+                    guard case .success(let negotiated)? = negotiation.withLockedValue({ $0 }) else {
+                        throw PaddingtonError(.protocolViolation, "upgraded without a protocol decision")
+                    }
                     let connection = InboundConnection(
                         address: ipText, ip: address, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
-                        controller: controller, admission: admission)
+                        negotiation: negotiated, controller: controller, admission: admission)
                     return .websocket(ws, connection)
                 }
             })
@@ -177,15 +188,25 @@ final class Listener: Sendable {
             notUpgradingCompletionHandler: { channel in
                 let error: PaddingtonError
                 let status: HTTPResponseStatus
+                var headers = HTTPHeaders()
                 if !allowed {
                     error = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(ipText)")
                     status = .forbidden
+                } else if case .failure(let refusal)? = negotiation.withLockedValue({ $0 }) {
+                    error = refusal.error
+                    switch refusal {
+                    case .badRequest:
+                        status = .badRequest
+                    case .upgradeRequired:
+                        status = .upgradeRequired
+                        headers.add(name: "Upgrade", value: "websocket")
+                        headers.add(name: ProtocolOffer.headerName, value: ProtocolOffer.protocolTwo)
+                    }
                 } else {
                     error = PaddingtonError(.protocolViolation,
                         "not a WebSocket upgrade with valid \(ConnectionSalts.innerHeaderName) and \(ConnectionSalts.outerHeaderName) headers")
                     status = .badRequest
                 }
-                var headers = HTTPHeaders()
                 headers.add(name: "Content-Length", value: "0")
                 headers.add(name: "Connection", value: "close")
                 let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
@@ -233,20 +254,38 @@ final class Listener: Sendable {
         }
     }
 
-    /// The server side of the handshake, then the session.
+    /// The server side of the handshake (protocol 1 or 2, as negotiated), then the session.
     private func serve(_ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, connection: InboundConnection, session: LinkSession) async {
         let configuration = core.configuration
         let options = core.options
-        var machine = ServerHandshake(
-            localName: configuration.name, candidates: configuration.clients, address: connection.ip,
-            preferred: core.registry.lastClient(from: connection.ip), maskedSalts: connection.maskedSalts, identity: options.identity)
+        if connection.negotiation.version == 2 {
+            let admitted = configuration.clients.indices.filter { configuration.clients[$0].allowance.allows(connection.ip) }
+            var machine = ProtocolTwoServerHandshake(
+                localName: configuration.name, candidates: admitted.map { configuration.clients[$0] },
+                keys: admitted.map { core.protocolTwoKeys[$0] }, prologue: connection.negotiation.prologue,
+                identity: options.identity, servicePolicy: configuration.protocolPolicy, rekey: core.rekeyPolicy)
+            await serve(ws, machine: &machine, connection: connection, session: session)
+        } else {
+            var machine = ServerHandshake(
+                localName: configuration.name, candidates: configuration.clients, address: connection.ip,
+                preferred: core.registry.lastClient(from: connection.ip), maskedSalts: connection.maskedSalts, identity: options.identity,
+                negotiation: connection.negotiation, servicePolicy: configuration.protocolPolicy)
+            await serve(ws, machine: &machine, connection: connection, session: session)
+        }
+    }
+
+    private func serve<Machine: HandshakeMachine & ~Copyable>(
+        _ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, machine: inout Machine, connection: InboundConnection,
+        session: LinkSession
+    ) async {
+        let options = core.options
         var role = ServerRole(registry: core.registry, maxStandby: options.maxStandbyConnections, address: connection.address, logger: logger)
         let driver = HandshakeDriver(controller: connection.controller, stepTimeout: options.handshakeTimeout)
         do {
-            try await ws.executeThenClose { inbound, outbound in
+            try await ws.executeThenClose { inbound, _ in
                 var frames = inbound.makeAsyncIterator()
                 defer { role.release() }
-                let established = try await driver.run(&machine, start: [], role: &role, frames: &frames, outbound: outbound)
+                let established = try await driver.run(&machine, start: [], role: &role, frames: &frames)
                 connection.admission.handshakeDone()
                 let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize)
                 core.registry.authenticated(link.id, from: connection.ip)
@@ -255,7 +294,7 @@ final class Listener: Sendable {
         } catch {
             connection.admission.handshakeDone()
             let failure = core.classify(error, controller: connection.controller, during: "the handshake")
-            let peer = role.peer ?? machine.authenticatedClient.map { PeerID(name: $0.name, zone: $0.zone) }
+            let peer = role.peer ?? machine.identifiedPeer
             // A client whose keys we recognised is worth a notice; a stranger's failure is debug.
             logger.log(level: peer == nil ? .debug : .notice, "handshake failed", metadata: [
                 "peer.address": "\(connection.address)", "peer": "\(peer?.description ?? "unknown")",

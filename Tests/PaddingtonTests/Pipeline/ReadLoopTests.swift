@@ -123,7 +123,7 @@ struct ReadLoopTests {
         // 250 frames of about 64 KiB: more than twice what the queue, the socket buffers and the send
         // budget hold together (about 110 frames on loopback here).
         let count = 250
-        let filler = String(repeating: "x", count: 16_000)
+        let filler = String(repeating: "x", count: 64_000)
         let sent = NIOLockedValueBox(0)
         let sender = Task {
             for n in 0..<count {

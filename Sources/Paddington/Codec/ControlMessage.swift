@@ -1,0 +1,139 @@
+import Foundation
+import PaddingtonCrypto
+
+/// The body of a protocol 2 CONTROL frame: a UTF-8 JSON object with exactly one key, the variant's
+/// name (paddington-v2 §6).
+enum ControlMessage: Equatable, Sendable {
+    /// The peer's identity and standby status (the session start, in both directions).
+    case peerDetails(ProtocolTwoPeerDetails)
+    /// A standby client asks again.
+    case checkStandby
+    /// The server's answer to ``checkStandby``.
+    case standbyStatus(WireMessage.Standby)
+    /// Liveness; never shown to the application.
+    case keepalive
+    /// A variant this version does not know (room to grow): ignored during a session.
+    case unknown(String)
+
+    /// `{"Keepalive":{}}`.
+    static let keepaliveJSON = Array(#"{"Keepalive":{}}"#.utf8)
+    /// `{"CheckStandby":{}}`.
+    static let checkStandbyJSON = Array(#"{"CheckStandby":{}}"#.utf8)
+
+    /// The JSON body.
+    func json() -> [UInt8] {
+        switch self {
+        case .peerDetails(let details): return Array(#"{"PeerDetails":"#.utf8) + details.json() + [UInt8(ascii: "}")]
+        case .checkStandby: return Self.checkStandbyJSON
+        case .standbyStatus(let status): return Array(#"{"StandbyStatus":"#.utf8) + status.json() + [UInt8(ascii: "}")]
+        case .keepalive: return Self.keepaliveJSON
+        case .unknown(let name):
+            var out = [UInt8(ascii: "{")]
+            JSONString.append(name, to: &out)
+            out += Array(":{}}".utf8)
+            return out
+        }
+    }
+
+    /// Decodes a CONTROL body.
+    ///
+    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidJSON`` when the body is not a JSON object
+    ///   with exactly one key, or a known variant's value does not have its shape.
+    static func decode(_ body: [UInt8]) throws -> ControlMessage {
+        let data = Data(body)
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [])
+        } catch {
+            throw PaddingtonError(.invalidJSON, "a CONTROL frame is not JSON", cause: error)
+        }
+        guard let dictionary = object as? [String: Any], dictionary.count == 1, let name = dictionary.keys.first else {
+            throw PaddingtonError(.invalidJSON, "a CONTROL frame must be a JSON object with exactly one key")
+        }
+        switch name {
+        case "Keepalive", "CheckStandby":
+            guard dictionary[name] is [String: Any] else {
+                throw PaddingtonError(.invalidJSON, "the value of \(name) must be a JSON object")
+            }
+            return name == "Keepalive" ? .keepalive : .checkStandby
+        case "PeerDetails":
+            return .peerDetails(try ProtocolTwoPeerDetails.decode(data))
+        case "StandbyStatus":
+            do {
+                return .standbyStatus(try JSONDecoder().decode(StandbyStatusShape.self, from: data).StandbyStatus)
+            } catch {
+                throw PaddingtonError(.invalidJSON, "StandbyStatus does not have its shape", cause: error)
+            }
+        default:
+            return .unknown(name)
+        }
+    }
+
+    /// The variant's name, for messages.
+    var name: String {
+        switch self {
+        case .peerDetails: return "PeerDetails"
+        case .checkStandby: return "CheckStandby"
+        case .standbyStatus: return "StandbyStatus"
+        case .keepalive: return "Keepalive"
+        case .unknown(let name): return name
+        }
+    }
+}
+
+private struct StandbyStatusShape: Decodable {
+    let StandbyStatus: WireMessage.Standby
+}
+
+/// `PeerDetails` of protocol 2: protocol 1's `PeerDetails` plus the engine and its version, which
+/// protocol 1 carried in `Handshake`.
+struct ProtocolTwoPeerDetails: Equatable, Sendable {
+    var name: String
+    var zone: String
+    var version: Int
+    var standby: WireMessage.Standby
+    /// Absent or null in the JSON: unknown.
+    var engine: String?
+    var engineVersion: String?
+
+    func json() -> [UInt8] {
+        var out = Array(#"{"name":"#.utf8)
+        JSONString.append(name, to: &out)
+        out += Array(#","zone":"#.utf8)
+        JSONString.append(zone, to: &out)
+        out += Array(#","version":\#(version),"standby_status":"#.utf8)
+        out += standby.json()
+        if let engine {
+            out += Array(#","engine":"#.utf8)
+            JSONString.append(engine, to: &out)
+        }
+        if let engineVersion {
+            out += Array(#","engine_version":"#.utf8)
+            JSONString.append(engineVersion, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// Decodes the whole CONTROL body `{"PeerDetails":{…}}`.
+    static func decode(_ data: Data) throws -> ProtocolTwoPeerDetails {
+        struct Fields: Decodable {
+            let name: String
+            let zone: String
+            let version: UInt32
+            let standby_status: WireMessage.Standby
+            // A present value must be a string or null; any other type fails the decoding.
+            let engine: String?
+            let engine_version: String?
+        }
+        struct Shape: Decodable { let PeerDetails: Fields }
+        do {
+            let fields = try JSONDecoder().decode(Shape.self, from: data).PeerDetails
+            return ProtocolTwoPeerDetails(
+                name: fields.name, zone: fields.zone, version: Int(fields.version), standby: fields.standby_status,
+                engine: fields.engine, engineVersion: fields.engine_version)
+        } catch {
+            throw PaddingtonError(.invalidJSON, "PeerDetails does not have its shape", cause: error)
+        }
+    }
+}

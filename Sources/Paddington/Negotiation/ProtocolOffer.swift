@@ -1,0 +1,33 @@
+/// The `openportal-protocol` header: the protocol numbers a client offers, or the one a server
+/// selected (paddington-v2 §4).
+///
+/// A valid value is a comma-separated list of decimal numbers from 1 to 65535, highest first, with no
+/// spaces, no leading zeros and no duplicates. The header's text is kept as received: it enters the
+/// Noise prologue byte for byte.
+struct ProtocolOffer: Equatable, Sendable {
+    static let headerName = "openportal-protocol"
+    /// The value this library offers and selects today.
+    static let protocolTwo = "2"
+
+    /// The header value as received (after HTTP's whitespace stripping).
+    let text: String
+    /// The numbers, in the order given (strictly descending).
+    let versions: [Int]
+
+    /// Parses a header value; nil when it is empty or malformed.
+    init?(_ text: String) {
+        guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
+        var versions: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard (1...5).contains(part.utf8.count), part.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                part.utf8.first != 0x30, let value = Int(part), (1...65535).contains(value)
+            else { return nil }
+            if let last = versions.last, value >= last { return nil }
+            versions.append(value)
+        }
+        self.text = text
+        self.versions = versions
+    }
+
+    var offersProtocolTwo: Bool { versions.contains(2) }
+}
