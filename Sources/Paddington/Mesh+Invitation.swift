@@ -16,9 +16,9 @@ extension Mesh {
     /// try await mesh.invitation(for: "worker-1").save(to: "worker-1.toml")
     /// ```
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is no such client or
+    /// - Throws: `PaddingtonError.Code.invalidArgument` when there is no such client or
     ///   the URL cannot be dialled (its host is `0.0.0.0` or `::`);
-    ///   ``PaddingtonError/Code-swift.struct/shutdown`` when the mesh stops before it listens.
+    ///   `PaddingtonError.Code.shutdown` when the mesh stops before it listens.
     public nonisolated func invitation(for client: String, zone: String? = nil) async throws -> Invitation {
         guard configuration.url.port == 0 else {
             return try configuration.invitation(for: client, zone: zone)

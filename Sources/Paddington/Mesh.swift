@@ -102,10 +102,10 @@ public actor Mesh: Service {
     /// link has accepted the frame (not when the peer has read it), waiting while the link's send
     /// budget is spent.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/peerNotConnected`` when there is no link;
-    ///   ``PaddingtonError/Code-swift.struct/payloadTooLarge``; ``PaddingtonError/Code-swift.struct/invalidArgument``
+    /// - Throws: `PaddingtonError.Code.peerNotConnected` when there is no link;
+    ///   `PaddingtonError.Code.payloadTooLarge`; `PaddingtonError.Code.invalidArgument`
     ///   for an empty payload or, on a protocol 1 link, the reserved `KEEPALIVE`;
-    ///   ``PaddingtonError/Code-swift.struct/connectionClosed`` when the link is closing.
+    ///   `PaddingtonError.Code.connectionClosed` when the link is closing.
     public nonisolated func send(_ payload: String, to name: String, zone: String = "default") async throws {
         try await send(OutboundMessage(recipient: PeerID(name: name, zone: zone), content: .text(payload)))
     }
@@ -113,7 +113,7 @@ public actor Mesh: Service {
     /// Sends a byte payload to `name@zone`. On a protocol 1 link (a Rust peer) the bytes must be UTF-8
     /// text: that protocol carries JSON strings only.
     ///
-    /// - Throws: as ``send(_:to:zone:)``, and ``PaddingtonError/Code-swift.struct/invalidArgument`` for
+    /// - Throws: as ``send(_:to:zone:)``, and `PaddingtonError.Code.invalidArgument` for
     ///   bytes that are not UTF-8 on a protocol 1 link.
     public nonisolated func send(bytes: [UInt8], to name: String, zone: String = "default") async throws {
         try await send(OutboundMessage(recipient: PeerID(name: name, zone: zone), content: .bytes(bytes)))
@@ -173,8 +173,8 @@ public actor Mesh: Service {
     /// Waits until a link to `name@zone` is established (returns at once if it is) and returns the
     /// peer's details.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/timeout`` after `timeout`;
-    ///   ``PaddingtonError/Code-swift.struct/shutdown`` when the mesh shuts down first; `CancellationError`.
+    /// - Throws: `PaddingtonError.Code.timeout` after `timeout`;
+    ///   `PaddingtonError.Code.shutdown` when the mesh shuts down first; `CancellationError`.
     @discardableResult
     public nonisolated func waitUntilConnected(_ name: String, zone: String = "default", timeout: Duration) async throws -> PeerInfo {
         let peer = PeerID(name: name, zone: zone)

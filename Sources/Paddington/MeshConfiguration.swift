@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Run-time settings of a ``Mesh``: timeouts, limits, liveness and reconnection. Every field has a
-/// default; the defaults are listed in docs/sessions.md.
+/// default; <doc:SessionsAndLimits> lists them and says how they work together.
 public struct MeshConfiguration: Sendable {
     /// How messages from one peer reach the handlers.
     #if hasAttribute(nonexhaustive)
@@ -60,6 +60,7 @@ public struct MeshConfiguration: Sendable {
     /// handler will go. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
 
+    /// Settings with the given values; every parameter has the default listed in <doc:SessionsAndLimits>.
     public init(
         handshakeTimeout: Duration = .seconds(10),
         maxPendingHandshakes: Int = 128,

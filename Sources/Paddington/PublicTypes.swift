@@ -4,7 +4,7 @@ import PaddingtonCrypto
 // all an application needs. The rest of PaddingtonCrypto (the envelope, hex, JSON strings) is not part
 // of this module's API.
 
-/// The one error type of swift-paddington: a ``PaddingtonError/Code-swift.struct``, a message and a cause.
+/// The one error type of swift-paddington: a `PaddingtonError.Code`, a message and a cause.
 public typealias PaddingtonError = PaddingtonCrypto.PaddingtonError
 /// A 32-byte key: opaque, zeroed when freed, compared in constant time, never printed.
 public typealias SecretKey = PaddingtonCrypto.SecretKey

@@ -20,8 +20,8 @@ package protocol LinkCodec: Sendable {
 
     /// Checks a payload and prepares its frame.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a payload the protocol cannot
-    ///   carry, ``PaddingtonError/Code-swift.struct/payloadTooLarge`` when its frame would exceed
+    /// - Throws: `PaddingtonError.Code.invalidArgument` for a payload the protocol cannot
+    ///   carry, `PaddingtonError.Code.payloadTooLarge` when its frame would exceed
     ///   `maxFrameSize`.
     func prepare(_ payload: Payload, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame
 
@@ -34,10 +34,10 @@ package protocol LinkCodec: Sendable {
     /// Opens one received text or binary frame.
     ///
     /// - Throws: a ``PaddingtonError`` that closes the link: a frame of the wrong type
-    ///   (``PaddingtonError/Code-swift.struct/protocolViolation``), one that does not decode
-    ///   (``PaddingtonError/Code-swift.struct/malformedFrame``), does not verify
-    ///   (``PaddingtonError/Code-swift.struct/decryptionFailed``) or carries the wrong content
-    ///   (``PaddingtonError/Code-swift.struct/invalidJSON``).
+    ///   (`PaddingtonError.Code.protocolViolation`), one that does not decode
+    ///   (`PaddingtonError.Code.malformedFrame`), does not verify
+    ///   (`PaddingtonError.Code.decryptionFailed`) or carries the wrong content
+    ///   (`PaddingtonError.Code.invalidJSON`).
     func open(_ frame: WebSocketFrame) throws -> InboundFrame
 }
 

@@ -60,6 +60,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Dotted IPv4 (`127.0.0.1`) or canonical IPv6 (`::1`); `<invalid IPv6>` for a malformed `.v6` value.
     public var description: String {
         switch self {
         case .v4(let value):

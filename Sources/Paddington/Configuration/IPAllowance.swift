@@ -54,7 +54,7 @@ public struct IPAllowance: Hashable, Sendable, CustomStringConvertible {
 
     /// Every address whose first `prefixLength` bits equal `network`'s.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when `prefixLength` is outside
+    /// - Throws: `PaddingtonError.Code.invalidArgument` when `prefixLength` is outside
     ///   0...32 for an IPv4 network or 0...128 for an IPv6 one.
     public static func range(network: IPAddress, prefixLength: Int) throws -> IPAllowance {
         let text = "\(network)/\(prefixLength)"
@@ -78,7 +78,7 @@ public struct IPAllowance: Hashable, Sendable, CustomStringConvertible {
     /// Parses an address (`127.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/24`, `fd00:1::/64`).
     /// The prefix length is decimal digits: at most 2 for IPv4 (as in the Rust crate), 3 for IPv6.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` naming the text and what is wrong.
+    /// - Throws: `PaddingtonError.Code.invalidArgument` naming the text and what is wrong.
     public init(parsing text: String) throws {
         if let address = IPAddress(text) {
             self = .address(address)

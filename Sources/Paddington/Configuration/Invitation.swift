@@ -28,7 +28,7 @@ public struct Invitation: Sendable, Equatable, CustomStringConvertible {
 
     /// Creates a validated invitation.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidInvitation`` naming the bad field.
+    /// - Throws: `PaddingtonError.Code.invalidInvitation` naming the bad field.
     public init(name: String, url: String, zone: String, keys: EnvelopeKeys) throws {
         if let problem = Names.problem(withName: name) {
             throw PaddingtonError(.invalidInvitation, "field 'name' \(problem)")
@@ -48,8 +48,10 @@ public struct Invitation: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses invitation text. Unknown keys are ignored, as in the Rust crate.
     ///
-    /// - Parameter source: names the text in error messages (a file path, or `<string>`).
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidInvitation`` naming the source and field.
+    /// - Parameters:
+    ///   - text: the TOML text of an invitation.
+    ///   - source: names the text in error messages (a file path, or `<string>`).
+    /// - Throws: `PaddingtonError.Code.invalidInvitation` naming the source and field.
     public static func parse(_ text: String, source: String = "<string>") throws -> Invitation {
         let reader = TOMLReader(source: source, code: .invalidInvitation)
         let root = try reader.parse(text)
@@ -79,13 +81,16 @@ public struct Invitation: Sendable, Equatable, CustomStringConvertible {
 
     /// Writes the invitation with mode 0600, atomically, creating the folder.
     ///
-    /// - Parameter replacing: false never overwrites: an existing file at `path` is left as it was.
-    /// - Throws: ``PaddingtonError/Code-swift.struct/fileSystem``, with the message `<path> already
+    /// - Parameters:
+    ///   - path: the file to write.
+    ///   - replacing: false never overwrites: an existing file at `path` is left as it was.
+    /// - Throws: `PaddingtonError.Code.fileSystem`, with the message `<path> already
     ///   exists` when `replacing` is false and the file exists.
     public func save(to path: String, replacing: Bool = true) throws {
         try FileIO.writePrivate(rendered(), to: path, replacing: replacing)
     }
 
+    /// The server's name, URL and zone; the keys print as `<redacted>`.
     public var description: String {
         "Invitation(name: \(name), url: \(url), zone: \(zone), keys: <redacted>)"
     }

@@ -13,6 +13,7 @@ public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
     /// (`protocol = "auto" | "2" | "1"` in the entry; the Rust crate ignores the key.)
     public var protocolPolicy: ProtocolPolicy?
 
+    /// A server entry from its parts; ``ServiceConfiguration/addServer(_:)`` makes one from an invitation.
     public init(name: String, url: WebSocketURL, zone: String, keys: EnvelopeKeys, protocolPolicy: ProtocolPolicy? = nil) {
         self.name = name
         self.url = url
@@ -21,6 +22,7 @@ public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
         self.protocolPolicy = protocolPolicy
     }
 
+    /// The name, zone and URL; the keys print as `<redacted>`.
     public var description: String { "ServerEntry(\(name)@\(zone), url: \(url), keys: <redacted>)" }
 }
 
@@ -39,6 +41,8 @@ public struct ClientEntry: Sendable, Equatable, CustomStringConvertible {
     /// the client's side to `1` as well, or it will keep offering protocol 2).
     public var protocolPolicy: ProtocolPolicy?
 
+    /// A client entry from its parts; ``ServiceConfiguration/addClient(_:allowing:zone:keys:)`` and
+    /// ``ServiceConfiguration/admitClient(_:allowing:zone:keys:)`` make one with fresh keys.
     public init(name: String, allowance: IPAllowance, zone: String, keys: EnvelopeKeys, protocolPolicy: ProtocolPolicy? = nil) {
         self.name = name
         self.allowance = allowance
@@ -47,6 +51,7 @@ public struct ClientEntry: Sendable, Equatable, CustomStringConvertible {
         self.protocolPolicy = protocolPolicy
     }
 
+    /// The name, zone and allowed addresses; the keys print as `<redacted>`.
     public var description: String { "ClientEntry(\(name)@\(zone), ip: \(allowance), keys: <redacted>)" }
 }
 
@@ -137,7 +142,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     ///     from the listen address: `ws://<ip>:<port>/`.
     ///   - ip: the address to listen on.
     ///   - port: the port to listen on. Nil is the URL's port when a URL is given, else 0 (none yet).
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidConfiguration`` naming the bad value.
+    /// - Throws: `PaddingtonError.Code.invalidConfiguration` naming the bad value.
     public init(name: String, url: String? = nil, ip: String = "127.0.0.1", port: Int? = nil) throws {
         let name = name.trimmingCharacters(in: .whitespaces)
         if let problem = Names.problem(withName: name) {
@@ -156,7 +161,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Sets where the service listens and the URL its invitations give, with the same rules as
     /// ``init(name:url:ip:port:)``. Invitations already written keep the URL they were made with.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidConfiguration`` naming the bad value; the
+    /// - Throws: `PaddingtonError.Code.invalidConfiguration` naming the bad value; the
     ///   configuration is then unchanged.
     public mutating func setListenAddress(ip: String = "127.0.0.1", port: Int? = nil, url: String? = nil) throws {
         (self.ip, self.port, self.url) = try Self.listenSettings(ip: ip, port: port, url: url)
@@ -197,7 +202,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// `0.0.0.0` or `::` as host), nothing changes and the call throws. For a service on port 0, use
     /// ``admitClient(_:allowing:zone:keys:)`` and ``Mesh/invitation(for:zone:)``.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a bad name or zone, a
+    /// - Throws: `PaddingtonError.Code.invalidArgument` for a bad name or zone, a
     ///   client that already exists in that zone, or a URL no client can dial. The configuration is
     ///   then unchanged.
     @discardableResult
@@ -215,7 +220,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// listens (port 0). Make the invitation later with ``Mesh/invitation(for:zone:)`` (or
     /// ``invitation(for:zone:)`` when the URL has its port). Keys are fresh unless given.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` for a bad name or zone, or a
+    /// - Throws: `PaddingtonError.Code.invalidArgument` for a bad name or zone, or a
     ///   client that already exists in that zone.
     public mutating func admitClient(
         _ name: String, allowing allowance: IPAllowance, zone: String? = nil, keys: EnvelopeKeys = .generate()
@@ -227,7 +232,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// The invitation of an admitted client, with its current keys and ``url``.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is no such client,
+    /// - Throws: `PaddingtonError.Code.invalidArgument` when there is no such client,
     ///   or when ``url`` cannot be dialled (port 0: use ``Mesh/invitation(for:zone:)``).
     public func invitation(for client: String, zone: String? = nil) throws -> Invitation {
         let entry = try self.client(client, zone: zone)
@@ -245,7 +250,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// The entry of an admitted client.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is none.
+    /// - Throws: `PaddingtonError.Code.invalidArgument` when there is none.
     func client(_ name: String, zone: String?) throws -> ClientEntry {
         let zone = zone ?? Names.defaultZone
         guard let entry = clients.first(where: { $0.name == name && $0.zone == zone }) else {
@@ -265,7 +270,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// Gives a client new keys and returns its new invitation. The old keys stop working at once.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` when there is no such client
+    /// - Throws: `PaddingtonError.Code.invalidArgument` when there is no such client
     ///   or ``url`` cannot be dialled; the configuration is then unchanged.
     public mutating func rotateClientKeys(_ name: String, zone: String? = nil) throws -> Invitation {
         let zone = zone ?? Names.defaultZone
@@ -350,7 +355,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// Parses configuration text. Unknown keys are ignored, as in the Rust crate.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidConfiguration`` naming the source and field.
+    /// - Throws: `PaddingtonError.Code.invalidConfiguration` naming the source and field.
     public static func parse(_ text: String, source: String = "<string>") throws -> ServiceConfiguration {
         let reader = TOMLReader(source: source, code: .invalidConfiguration)
         let root = try reader.parse(text)

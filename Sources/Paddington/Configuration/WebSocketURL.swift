@@ -4,9 +4,13 @@
 /// a missing port is the scheme's default; with the default port the result is `scheme://host` and
 /// **the path is dropped**, otherwise it is `scheme://host:port/path` (path `/` when none).
 public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
+    /// True for `wss` (TLS, which swift-paddington does not speak yet: a mesh refuses to dial it).
     public var isSecure: Bool
+    /// The host name or address, lowercased; an IPv6 address without its brackets.
     public var host: String
+    /// The port: the one given, else 80 for `ws` and 443 for `wss`.
     public var port: Int
+    /// The path, `/` when none was given (without query or fragment).
     public var path: String
 
     /// The normalised text, e.g. `ws://localhost:6501/`.
@@ -24,7 +28,7 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses and normalises `text`.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidArgument`` naming what is wrong.
+    /// - Throws: `PaddingtonError.Code.invalidArgument` naming what is wrong.
     public init(parsing text: String) throws {
         func fail(_ why: String) -> PaddingtonError {
             PaddingtonError(.invalidArgument, "'\(text)' is not a usable URL: \(why)")

@@ -101,7 +101,7 @@ final class LinkRegistry: Sendable {
 
     /// Returns the peer's details once a link to it is established (at once if it is).
     ///
-    /// - Throws: `CancellationError` when the task is cancelled, ``PaddingtonError/Code-swift.struct/shutdown``
+    /// - Throws: `CancellationError` when the task is cancelled, `PaddingtonError.Code.shutdown`
     ///   when the mesh shuts down first.
     func waitForLink(_ peer: PeerID) async throws -> PeerInfo {
         let id = state.withLockedValue { $0.token() }

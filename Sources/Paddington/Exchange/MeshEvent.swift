@@ -10,14 +10,15 @@ public enum MeshEvent: Sendable, CustomStringConvertible {
     /// A handshake completed; the peer can be sent to.
     case peerConnected(PeerInfo)
     /// An established link ended. Sends to the peer fail until it reconnects. The reason tells a peer
-    /// that shut down (``PaddingtonError/Code-swift.struct/peerShutdown``) from a link that was lost
-    /// (``PaddingtonError/Code-swift.struct/connectionLost``) or closed
-    /// (``PaddingtonError/Code-swift.struct/connectionClosed``), timed out, or broke the protocol.
+    /// that shut down (`PaddingtonError.Code.peerShutdown`) from a link that was lost
+    /// (`PaddingtonError.Code.connectionLost`) or closed
+    /// (`PaddingtonError.Code.connectionClosed`), timed out, or broke the protocol.
     case peerDisconnected(PeerID, reason: PaddingtonError)
     /// A connection was refused or a handshake failed. `peer` is known when dialling, or once the
     /// client's keys were recognised.
     case handshakeFailed(address: String, peer: PeerID?, error: PaddingtonError)
 
+    /// One line for logs, e.g. `connected to server@default (swift-paddington 0.1.0, protocol 1)`.
     public var description: String {
         switch self {
         case .listening(let host, let port): return "listening on \(host):\(port)"

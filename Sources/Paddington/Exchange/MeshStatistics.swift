@@ -8,7 +8,7 @@ import NIOConcurrencyHelpers
 /// `paddington_messages_received_total` and `paddington_messages_unhandled_total`, each with a `service`
 /// dimension (and `reason`).
 public struct MeshStatistics: Sendable, Equatable {
-    /// Refused connections and failed handshakes, by ``PaddingtonError/Code-swift.struct`` name.
+    /// Refused connections and failed handshakes, by `PaddingtonError.Code` name.
     public var handshakeFailures: [String: Int] = [:]
     /// Established links that ended, by reason.
     public var disconnections: [String: Int] = [:]
@@ -21,6 +21,7 @@ public struct MeshStatistics: Sendable, Equatable {
     /// Received payloads no handler was registered for (dropped, and reported once per peer).
     public var unhandledMessages = 0
 
+    /// All counters at zero.
     public init() {}
 }
 

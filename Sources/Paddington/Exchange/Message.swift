@@ -4,8 +4,11 @@
 /// recipient is this service. The payload is text on protocol 1 links (the Rust wire format carries
 /// JSON strings) and bytes on protocol 2 links; ``payload`` and ``bytes`` give it either way.
 public struct Message: Sendable, Equatable, CustomStringConvertible {
+    /// The name of the peer that sent it (from the link, not from the frame).
     public var sender: String
+    /// The name of the service that received it: this one.
     public var recipient: String
+    /// The zone of the link it came over.
     public var zone: String
     var content: Payload
 

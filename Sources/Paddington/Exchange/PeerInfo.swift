@@ -12,6 +12,7 @@ public struct PeerInfo: Sendable, Equatable, CustomStringConvertible {
     /// protection), or 2 (docs/protocol.md).
     public var protocolVersion: Int
 
+    /// A peer's details; the mesh makes these when a handshake completes.
     public init(id: PeerID, engine: String, version: String, weDialled: Bool, protocolVersion: Int = 1) {
         self.id = id
         self.engine = engine
@@ -20,5 +21,6 @@ public struct PeerInfo: Sendable, Equatable, CustomStringConvertible {
         self.protocolVersion = protocolVersion
     }
 
+    /// `name@zone (engine version, protocol n)`.
     public var description: String { "\(id) (\(engine) \(version), protocol \(protocolVersion))" }
 }

@@ -63,6 +63,7 @@ public struct EngineIdentity: Sendable, Equatable {
     /// Sent as `version`.
     public var version: String
 
+    /// The identity to send; the defaults name this library.
     public init(engine: String = "swift-paddington", version: String = "0.1.0") {
         self.engine = engine
         self.version = version

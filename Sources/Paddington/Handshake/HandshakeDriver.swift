@@ -12,7 +12,7 @@ protocol HandshakeRole {
 /// Runs a handshake state machine over an upgraded connection, for either role: it writes the frames
 /// the machine asks for, reads each next frame under the connection's step limit, and answers standby
 /// questions through the role. It returns the established session; every failure is thrown as a
-/// ``PaddingtonError`` with the right code (a step that timed out is a ``PaddingtonError/Code-swift.struct/timeout``).
+/// ``PaddingtonError`` with the right code (a step that timed out is a `PaddingtonError.Code.timeout`).
 struct HandshakeDriver {
     let controller: LinkController
     let stepTimeout: Duration

@@ -16,6 +16,14 @@
 /// }
 /// ```
 public protocol InboundInterceptor: Sendable {
+    /// Handles one message on its way to the handler.
+    ///
+    /// - Parameters:
+    ///   - message: the message as received, or as the previous interceptor passed it on.
+    ///   - context: the sender and a way to answer, as the handler will get them.
+    ///   - next: the rest of the pipeline (later interceptors, then the handler lookup). It returns when
+    ///     the handler has returned (at once when no handler matches) and throws what the handler threw.
+    ///     Each call runs the rest again: call it once to deliver the message, not at all to drop it.
     func intercept(
         _ message: Message,
         context: MessageContext,

@@ -14,6 +14,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
     /// The fraction of the delay that is randomised, from 0 (none) to 1.
     public var jitter: Double
 
+    /// A policy; `multiplier` is raised to at least 1 and `jitter` kept within 0...1.
     public init(
         initialDelay: Duration = .seconds(1),
         maximumDelay: Duration = .seconds(30),
