@@ -111,6 +111,7 @@ public struct RekeyThresholds: Sendable, Equatable {
     /// Time since the key came into use.
     public var interval: Duration
 
+    /// Thresholds with the protocol's suggested defaults: 2^20 frames, 1 GiB or 120 seconds.
     public init(frames: UInt64 = 1 << 20, bytes: UInt64 = 1 << 30, interval: Duration = .seconds(120)) {
         self.frames = frames
         self.bytes = bytes

@@ -37,7 +37,7 @@ enum ControlMessage: Equatable, Sendable {
 
     /// Decodes a CONTROL body.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/invalidJSON`` when the body is not a JSON object
+    /// - Throws: `PaddingtonError.Code.invalidJSON` when the body is not a JSON object
     ///   with exactly one key, or a known variant's value does not have its shape.
     static func decode(_ body: [UInt8]) throws -> ControlMessage {
         let data = Data(body)

@@ -109,7 +109,7 @@ final class ProtocolTwoCodec: LinkCodec {
 
     /// Opens a CONTROL frame of the handshake's session start (the bytes of a binary frame).
     ///
-    /// - Throws: as ``open(_:)``, and ``PaddingtonError/Code-swift.struct/protocolViolation`` for a DATA frame.
+    /// - Throws: as ``open(_:)``, and `PaddingtonError.Code.protocolViolation` for a DATA frame.
     func openControl(_ frame: [UInt8]) throws -> ControlMessage {
         let (type, body) = try openFrame(frame)
         guard type == .control else {

@@ -56,9 +56,9 @@ package struct NegotiatedProtocol: Equatable, Sendable {
 
     /// What a client concludes from the `101`'s `openportal-protocol` header values.
     ///
-    /// - Throws: ``PaddingtonError/Code-swift.struct/protocolViolation`` for a selection that was not
+    /// - Throws: `PaddingtonError.Code.protocolViolation` for a selection that was not
     ///   offered (anything but exactly `2`, or a repeated header);
-    ///   ``PaddingtonError/Code-swift.struct/protocolVersionMismatch`` when protocol 2 is required and the
+    ///   `PaddingtonError.Code.protocolVersionMismatch` when protocol 2 is required and the
     ///   server did not select it.
     static func client(offered: String?, selectionValues: [String], policy: ProtocolPolicy, server: String) throws -> NegotiatedProtocol {
         guard let offered else {
