@@ -31,6 +31,17 @@ struct LogOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+extension ProtocolPolicy: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public static var allValueStrings: [String] { ["auto", "2", "1"] }
+}
+
+struct ProtocolOption: ParsableArguments {
+    @Option(name: .customLong("protocol"),
+            help: "Wire protocol: auto (2 with a peer that supports it, else 1), 2 (required) or 1 (the Rust format only).")
+    var policy: ProtocolPolicy = .auto
+}
+
 struct Server: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run echo-server and write the invitation for echo-client.")
 
@@ -48,6 +59,7 @@ struct Server: AsyncParsableCommand {
     var start = 1000
     @Flag(help: "Issue new keys even when the invitation file is already a valid invitation for this server.")
     var fresh = false
+    @OptionGroup var wire: ProtocolOption
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -57,6 +69,7 @@ struct Server: AsyncParsableCommand {
     func run() async throws {
         let logger = log.makeLogger(Countdown.serverName)
         var config = try ServiceConfiguration(name: Countdown.serverName, url: url, ip: ip, port: port)
+        config.protocolPolicy = wire.policy
         let allowance = try IPAllowance(parsing: range)
         // A restarted server keeps its client: reuse the invitation it wrote before, if it still fits.
         if !fresh, let existing = try? Invitation.load(from: invitation),
@@ -83,11 +96,13 @@ struct Client: AsyncParsableCommand {
 
     @Option(name: [.customShort("c"), .long], help: "The invitation written by the server.", completion: .file())
     var invitation: String
+    @OptionGroup var wire: ProtocolOption
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         let logger = log.makeLogger(Countdown.clientName)
-        var config = try ServiceConfiguration(name: Countdown.clientName, url: "http://localhost:6502", ip: "127.0.0.1", port: 6502)
+        var config = try ServiceConfiguration(name: Countdown.clientName)
+        config.protocolPolicy = wire.policy
         try config.addServer(try Invitation.load(from: invitation))
         let mesh = Mesh(configuration: config, logger: logger)
         let group = serviceGroup(running: mesh, logger: logger)

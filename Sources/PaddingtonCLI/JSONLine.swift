@@ -34,6 +34,7 @@ struct JSONLine {
             line.add("zone", info.id.zone)
             line.add("engine", info.engine)
             line.add("version", info.version)
+            line.add("protocol", info.protocolVersion)
         case .peerDisconnected(let peer, let reason):
             line.add("event", "disconnected")
             line.add("peer", peer.name)

@@ -38,6 +38,11 @@ struct LogOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+extension ProtocolPolicy: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public static var allValueStrings: [String] { ["auto", "2", "1"] }
+}
+
 /// Turns library errors into a one-line message and exit code 1, instead of a stack of types.
 func reporting<T>(_ body: () async throws -> T) async throws -> T {
     do {

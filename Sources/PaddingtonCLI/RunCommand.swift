@@ -24,6 +24,9 @@ struct Run: AsyncParsableCommand {
     var idleTimeout: Double = 300
     @Option(help: "Send a keepalive when nothing has been sent for this many seconds.")
     var keepaliveInterval: Double = 23
+    @Option(name: .customLong("protocol"),
+            help: "Wire protocol: auto (2 with peers that support it, else 1), 2 (require it) or 1 (the Rust format only). Default: the configuration's.")
+    var protocolPolicy: ProtocolPolicy?
 
     func validate() throws {
         for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout), ("--keepalive-interval", keepaliveInterval)]
@@ -40,7 +43,8 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let config = try await reporting { try file.load() }
+        var config = try await reporting { try file.load() }
+        if let protocolPolicy { config.protocolPolicy = protocolPolicy }
         let logger = log.makeLogger(config.name)
         let mesh = Mesh(configuration: config, options: options, logger: logger)
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }

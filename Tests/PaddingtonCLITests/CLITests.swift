@@ -243,6 +243,7 @@ struct CLITests {
         #expect(await alpha.waitForOutput(#""event":"listening""#))
         let beta = try ChildProcess("paddington", ["run", "--config", "beta.toml", "--exit-on-eof"], in: folder, withInput: true)
         #expect(await beta.waitForOutput(#"{"event":"connected","peer":"alpha","zone":"default""#))
+        #expect(await beta.waitForOutput(#""engine":"swift-paddington","version":"0.1.0","protocol":2}"#))
         beta.send(line: "nobody hello")
         #expect(await beta.waitForOutput(#""event":"error","detail":"nobody@default is not connected""#))
         beta.send(line: #"alpha {"json": "inside"} / done"#)
@@ -251,7 +252,7 @@ struct CLITests {
         #expect(await beta.waitForOutput(#""payload":"pong""#))
         beta.closeInput()
         #expect(await beta.waitForExit() == 0)
-        #expect(await alpha.waitForOutput(#""event":"disconnected","peer":"beta""#))
+        #expect(await alpha.waitForOutput(#""event":"disconnected","peer":"beta","zone":"default","reason":"peerShutdown""#))
         alpha.kill(SIGTERM)
         #expect(await alpha.waitForExit() == 0)
     }

@@ -30,6 +30,29 @@ struct EchoProcessTests {
         #expect(client.stdout.components(separatedBy: "echo-client received:").count - 1 == 201)
     }
 
+    @Test("protocol 2 between two peers that support it, protocol 1 when either speaks only the Rust format; the countdown completes in all four",
+          arguments: [("auto", "auto", 2), ("auto", "1", 1), ("1", "auto", 1), ("1", "1", 1)])
+    func protocolMatrix(server serverProtocol: String, client clientProtocol: String, expected: Int) async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = try freePort()
+        let server = try ChildProcess("paddington-echo", [
+            "server", "--port", "\(port)", "--url", "http://127.0.0.1:\(port)", "--start", "50", "--protocol", serverProtocol,
+        ], in: folder)
+        #expect(await server.waitForOutput("written to invitation.toml"))
+        let client = try ChildProcess("paddington-echo", [
+            "client", "--invitation", "invitation.toml", "--protocol", clientProtocol,
+        ], in: folder)
+        #expect(await client.waitForExit() == 0, "\(client.outputTails)")
+        #expect(await server.waitForExit() == 0, "\(server.outputTails)")
+        #expect(server.stdout.contains("Blast off!"))
+        #expect(client.stdout.contains("echo-client received: Message in zone default from echo-server to echo-client: 0"))
+        // Both sides log the link's protocol when it connects.
+        #expect(server.stderr.contains("protocol=\(expected)"), "\(server.stderr.suffix(800))")
+        #expect(client.stderr.contains("protocol=\(expected)"), "\(client.stderr.suffix(800))")
+        #expect(!server.stderr.contains("protocol=\(3 - expected)"))
+    }
+
     @Test("the client reconnects by itself after the server process is killed and restarted")
     func reconnect() async throws {
         let folder = try temporaryFolder()

@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 /// Counters of one mesh, by reason. Read a snapshot with ``Mesh/statistics``; the same counts go to
 /// swift-metrics (a no-op until the application bootstraps a metrics backend) under the labels
 /// `paddington_handshake_failures_total`, `paddington_disconnections_total`,
-/// `paddington_handshakes_total`, `paddington_messages_sent_total` and
+/// `paddington_handshakes_total` (with a `protocol` dimension), `paddington_messages_sent_total` and
 /// `paddington_messages_received_total` and `paddington_messages_unhandled_total`, each with a `service`
 /// dimension (and `reason`).
 public struct MeshStatistics: Sendable, Equatable {
@@ -14,6 +14,8 @@ public struct MeshStatistics: Sendable, Equatable {
     public var disconnections: [String: Int] = [:]
     /// Handshakes that completed.
     public var handshakes = 0
+    /// Handshakes that completed, by the wire protocol of the link (1: the Rust format, 2).
+    public var handshakesByProtocol: [Int: Int] = [:]
     /// Payloads written to links (keepalives excluded).
     public var messagesSent = 0
     /// Payloads received from links (keepalives excluded).
@@ -50,9 +52,13 @@ final class StatisticsRecorder: Sendable {
         case .peerDisconnected(_, let reason):
             state.withLockedValue { $0.disconnections[reason.code.description, default: 0] += 1 }
             Counter(label: "paddington_disconnections_total", dimensions: [("service", service), ("reason", reason.code.description)]).increment()
-        case .peerConnected:
-            state.withLockedValue { $0.handshakes += 1 }
-            Counter(label: "paddington_handshakes_total", dimensions: [("service", service)]).increment()
+        case .peerConnected(let info):
+            state.withLockedValue {
+                $0.handshakes += 1
+                $0.handshakesByProtocol[info.protocolVersion, default: 0] += 1
+            }
+            Counter(label: "paddington_handshakes_total", dimensions: [("service", service), ("protocol", "\(info.protocolVersion)")])
+                .increment()
         case .listening:
             break
         }
