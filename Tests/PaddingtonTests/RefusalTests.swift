@@ -100,6 +100,10 @@ struct RefusalTests {
         #expect(server.recorder.count(\.isConnected) == 1)
         await first.stop()
         try await second.recorder.wait(for: "standby promoted") { $0.isConnected }
+        // The server reports its side once its last handshake frame is written, which may be after the
+        // client has reported its own.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.recorder.count(\.isConnected) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(server.recorder.count(\.isConnected) == 2)
         await second.stop()
         await server.stop()

@@ -133,6 +133,28 @@ final class Inbox: Sendable {
     func append(_ message: Message) { messages.withLockedValue { $0.append(message) } }
     var all: [Message] { messages.withLockedValue { $0 } }
 
+    /// Waits until `count` messages arrived, as long as they keep coming: fails only when none arrived
+    /// for `stall` (or after `limit` in all). For tests whose sender may be far ahead of a busy receiver.
+    func waitWhileArriving(count: Int, stall: Duration = .seconds(10), limit: Duration = .seconds(120),
+                           sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let end = ContinuousClock.now + limit
+        var lastCount = all.count
+        var lastProgress = ContinuousClock.now
+        while ContinuousClock.now < end {
+            let current = all.count
+            if current >= count { return }
+            if current != lastCount {
+                lastCount = current
+                lastProgress = ContinuousClock.now
+            } else if ContinuousClock.now - lastProgress > stall {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("waited for \(count) messages, got \(all.count) (none for \(stall))", sourceLocation: sourceLocation)
+        throw PaddingtonError(.timeout, "messages")
+    }
+
     func wait(count: Int, timeout: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -89,6 +89,7 @@ struct HandshakeDriver {
             if controller.stepTimedOut { throw timeout }
             throw PaddingtonError(.connectionClosed, "the peer closed the connection during the handshake")
         }
+        controller.frameTaken()
         if frame.opcode == .connectionClose {
             var code = frame.data
             let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: code.readSlice(length: 2) ?? ByteBuffer())

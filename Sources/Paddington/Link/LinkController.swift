@@ -125,9 +125,19 @@ final class LinkController: Sendable {
         state.withLockedValue { $0.machine.messageArrived() }
     }
 
-    /// The session waits for the next frame.
-    func waiting() {
-        mutate { $0.waiting(now: channel.eventLoop.now) }
+    /// The session waits for the next frame, having taken one since it last waited (`tookFrame`).
+    func waiting(tookFrame: Bool = false) {
+        mutate { $0.waiting(now: channel.eventLoop.now, tookFrame: tookFrame) }
+    }
+
+    /// A frame arrived on the channel (called by the control handler, on the event loop).
+    func frameArrived() {
+        state.withLockedValue { $0.machine.frameArrived(now: channel.eventLoop.now) }
+    }
+
+    /// The handshake took a frame from the channel.
+    func frameTaken() {
+        state.withLockedValue { $0.machine.frameTaken() }
     }
 
     /// A handler finished one of the peer's queued messages.

@@ -24,9 +24,10 @@ import NIOWebSocket
 /// socket once the peer has been silent for ``Configuration/closeTimeout``.
 ///
 /// **Liveness.** Silence is the time the session has waited for a frame without one arriving while it
-/// had nothing of the peer's in hand. Time during which it is busy with the peer's messages (the read
-/// loop waits for room in the per-peer queue, or a handler is running one of the peer's messages) does
-/// not count, or a slow handler would make a live peer look dead. After ``Configuration/idleTimeout``
+/// had nothing of the peer's in hand. Time during which it is busy with the peer's frames or messages
+/// does not count: frames that arrived on the channel and wait for the read loop (a busy machine may
+/// not schedule it for a while), the read loop waiting for room in the per-peer queue, a handler
+/// running one of the peer's messages. Otherwise our own slowness would make a live peer look dead. After ``Configuration/idleTimeout``
 /// of silence the link is aborted; after ``Configuration/keepaliveInterval`` without sending, a
 /// keepalive is due.
 package struct LinkStateMachine<Waiter> {
@@ -122,12 +123,17 @@ package struct LinkStateMachine<Waiter> {
     private var readerBusy = false
     /// The peer's messages queued for its handlers or being handled.
     private var pendingMessages = 0
-    private var busy: Bool { readerBusy || pendingMessages > 0 }
+    /// Frames that arrived on the channel and the session has not taken yet.
+    private var unreadFrames = 0
+    /// When the last frame arrived on the channel.
+    private var lastArrival: NIODeadline
+    private var busy: Bool { readerBusy || pendingMessages > 0 || unreadFrames > 0 }
 
     package init(configuration: Configuration, now: NIODeadline) {
         self.configuration = configuration
         lastSent = now
         waitingSince = now
+        lastArrival = now
     }
 
     // MARK: Before the link is established
@@ -296,11 +302,24 @@ package struct LinkStateMachine<Waiter> {
         pendingMessages += 1
     }
 
-    /// The session waits for the next frame: from now on, time without one (and with none of the peer's
-    /// messages queued or being handled) is the peer's silence.
-    package mutating func waiting(now: NIODeadline) {
+    /// The session waits for the next frame, having taken one since it last waited (`tookFrame`): from
+    /// now on, time without a frame (and with none of the peer's frames or messages in hand) is the
+    /// peer's silence.
+    package mutating func waiting(now: NIODeadline, tookFrame: Bool = false) {
         waitingSince = now
         readerBusy = false
+        if tookFrame { unreadFrames -= 1 }
+    }
+
+    /// A frame arrived on the channel (it waits for the session until taken).
+    package mutating func frameArrived(now: NIODeadline) {
+        unreadFrames += 1
+        lastArrival = now
+    }
+
+    /// The handshake took a frame that arrived (the session reports its own with ``waiting(now:tookFrame:)``).
+    package mutating func frameTaken() {
+        unreadFrames -= 1
     }
 
     /// A handler finished one of the peer's queued messages; when none is left, silence counts from now.
@@ -309,9 +328,9 @@ package struct LinkStateMachine<Waiter> {
         if pendingMessages == 0, !readerBusy { waitingSince = max(waitingSince, now) }
     }
 
-    /// How long the peer has been silent: zero while the session is busy with a frame.
+    /// How long the peer has been silent: zero while the session is busy with the peer's frames.
     package func silence(at now: NIODeadline) -> TimeAmount {
-        busy ? .zero : now - waitingSince
+        busy ? .zero : now - max(waitingSince, lastArrival)
     }
 
     // MARK: The timer

@@ -154,7 +154,7 @@ struct Dialer {
                                         channel.pipeline.syncOperations.removeHandler(recorder, promise: nil)
                                     }
                                     return .websocket(
-                                        try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize),
+                                        try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize, controller: controller),
                                         selection: response.headers[ProtocolOffer.headerName])
                                 }
                             })

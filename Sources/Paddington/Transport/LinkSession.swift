@@ -67,8 +67,10 @@ struct LinkSession {
     private func readLoop(_ link: Link, frames: inout Frames, inbox: PeerInbox, logger: Logger) async -> PaddingtonError {
         let controller = link.controller
         let codec = link.codec
+        var tookFrame = false
         while true {
-            controller.waiting()
+            controller.waiting(tookFrame: tookFrame)
+            tookFrame = false
             let frame: WebSocketFrame?
             do {
                 frame = try await frames.next()
@@ -80,6 +82,7 @@ struct LinkSession {
                 return link.closeReason
                     ?? PaddingtonError(.connectionLost, "the connection ended without a WebSocket Close (the peer's process or the network went away)")
             }
+            tookFrame = true
             switch frame.opcode {
             case .ping, .pong:
                 continue

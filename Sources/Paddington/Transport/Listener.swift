@@ -172,7 +172,7 @@ final class Listener: Sendable {
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     channel.pipeline.syncOperations.removeHandler(observer, promise: nil)
-                    let ws = try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize)
+                    let ws = try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize, controller: controller)
                     guard case .success(let negotiated)? = negotiation.withLockedValue({ $0 }) else {
                         throw PaddingtonError(.protocolViolation, "upgraded without a protocol decision")
                     }

@@ -10,7 +10,8 @@ import NIOWebSocket
 ///   been sent, data frames are refused (their writes fail).
 /// * Unmasks inbound data frames, and masks every outbound frame when this side dialled (RFC 6455
 ///   requires client frames to be masked; plain NIO does not do it).
-/// * Forwards every inbound frame (control frames included) so the session can track liveness.
+/// * Forwards every inbound frame (control frames included) so the session can track liveness, and
+///   tells the link that a frame arrived (it then waits for the read loop, which may not run at once).
 final class WebSocketControlHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
@@ -18,15 +19,19 @@ final class WebSocketControlHandler: ChannelDuplexHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let isClient: Bool
+    /// Told of every frame passed on (the link counts frames that wait for its read loop).
+    private let frameArrived: (@Sendable () -> Void)?
     private var sentClose = false
     private var receivedClose = false
 
-    init(isClient: Bool) {
+    init(isClient: Bool, frameArrived: (@Sendable () -> Void)? = nil) {
         self.isClient = isClient
+        self.frameArrived = frameArrived
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        frameArrived?()
         switch frame.opcode {
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: maskKey(), data: frame.unmaskedData)
