@@ -47,6 +47,11 @@ public struct MeshConfiguration: Sendable {
     public var maxStandbyConnections: Int
     /// How long graceful shutdown waits for links to close and handlers to finish.
     public var shutdownTimeout: Duration
+    /// After this side sent its WebSocket Close, how long the peer may stay silent before the socket is
+    /// shut without its Close. While the peer's frames keep arriving (it is still sending what it had
+    /// accepted before it saw our Close) the wait goes on; frames it accepted and could not send in time
+    /// are lost when the socket is shut.
+    public var closeTimeout: Duration
     /// Events buffered for ``Mesh/events`` before the oldest are dropped.
     public var eventBufferSize: Int
     /// The engine and version sent in the handshake.
@@ -76,6 +81,7 @@ public struct MeshConfiguration: Sendable {
         inboundBufferSize: Int = 4 << 20,
         maxStandbyConnections: Int = 16,
         shutdownTimeout: Duration = .seconds(5),
+        closeTimeout: Duration = .seconds(10),
         eventBufferSize: Int = 4096,
         identity: EngineIdentity = EngineIdentity(),
         sourceAddress: String? = nil,
@@ -97,6 +103,7 @@ public struct MeshConfiguration: Sendable {
         self.inboundBufferSize = inboundBufferSize
         self.maxStandbyConnections = maxStandbyConnections
         self.shutdownTimeout = shutdownTimeout
+        self.closeTimeout = closeTimeout
         self.eventBufferSize = eventBufferSize
         self.identity = identity
     }

@@ -59,6 +59,7 @@ final class MeshCore: Sendable {
             budgetBytes: options.outboundBufferSize,
             idleTimeout: .nanoseconds(options.idleTimeout.nanoseconds),
             keepaliveInterval: .nanoseconds(options.keepaliveInterval.nanoseconds),
+            closeTimeout: .nanoseconds(options.closeTimeout.nanoseconds),
             stepTimeout: .nanoseconds(options.handshakeTimeout.nanoseconds))
     }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import PaddingtonCrypto
@@ -50,27 +51,61 @@ final class Link: Sendable {
         }
     }
 
-    /// Hands a prepared frame to the channel. Every frame of a link goes through the event loop's task
-    /// queue, in the order the codec seals them, even when the caller runs on the event loop (a
-    /// keepalive from the timer): a frame written inline there would overtake frames other threads
-    /// queued before it, and protocol 2's peer opens frames strictly in the order they were sealed.
+    /// Hands a prepared frame to the channel, in the order the codec seals them (protocol 2's peer opens
+    /// frames strictly in that order). Frames wait in the link's ``Outbox`` and one task on the event
+    /// loop writes all that have gathered, with one flush: under load that is one system call for many
+    /// small frames, and the loop is not flooded with a task per frame (it runs every queued task before
+    /// it polls for I/O, so a flood would keep it from reading). A keepalive from the timer, on the event
+    /// loop itself, queues behind the frames before it like any other.
     private func emit(_ frame: PreparedFrame) {
-        let channel = self.channel
-        let controller = self.controller
         let size = frame.size
         do {
-            try codec.emit(frame) { sealed in
-                channel.eventLoop.execute {
-                    channel.writeAndFlush(sealed).whenComplete { _ in controller.written(size) }
-                }
-            }
+            try codec.emit(frame) { sealed in self.queueWrite(sealed, size: size) }
         } catch let error as PaddingtonError {
-            controller.written(size)
+            controller.written(frames: 1, bytes: size)
             controller.abort(reason: error)
         } catch {
-            controller.written(size)
+            controller.written(frames: 1, bytes: size)
             controller.abort(reason: PaddingtonError(.protocolViolation, "the codec failed to seal a frame", cause: error))
         }
+    }
+
+    private struct Outbox {
+        var frames: [(frame: WebSocketFrame, size: Int)] = []
+        var drainScheduled = false
+    }
+
+    private let outbox = NIOLockedValueBox(Outbox())
+
+    private func queueWrite(_ frame: WebSocketFrame, size: Int) {
+        let schedule = outbox.withLockedValue { outbox -> Bool in
+            outbox.frames.append((frame, size))
+            if outbox.drainScheduled { return false }
+            outbox.drainScheduled = true
+            return true
+        }
+        if schedule { channel.eventLoop.execute { self.drainOutbox() } }
+    }
+
+    /// On the event loop: writes every frame waiting, flushes once, and gives their budget back when the
+    /// last is written (writes complete in order) or failed.
+    private func drainOutbox() {
+        let batch = outbox.withLockedValue { outbox -> [(frame: WebSocketFrame, size: Int)] in
+            outbox.drainScheduled = false
+            defer { outbox.frames.removeAll(keepingCapacity: true) }
+            return outbox.frames
+        }
+        guard let last = batch.indices.last else { return }
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        var bytes = 0
+        for index in batch.indices {
+            bytes += batch[index].size
+            channel.write(batch[index].frame, promise: index == last ? promise : nil)
+        }
+        channel.flush()
+        let controller = self.controller
+        let frames = batch.count
+        promise.futureResult.whenComplete { _ in controller.written(frames: frames, bytes: bytes) }
     }
 
     /// Why the link is closing or closed, once it is.

@@ -86,9 +86,9 @@ final class LinkController: Sendable {
         if case .refused(let error) = reservation { throw error }
     }
 
-    /// A frame accepted by ``reserve(_:wait:)`` has been written, or its write failed.
-    func written(_ bytes: Int) {
-        update { $0.written(bytes: bytes, now: channel.eventLoop.now) }
+    /// Frames accepted by ``reserve(_:wait:)`` have been written, or their writes failed.
+    func written(frames: Int, bytes: Int) {
+        update { $0.written(frames: frames, bytes: bytes, now: channel.eventLoop.now) }
     }
 
     // MARK: Closing

@@ -193,10 +193,10 @@ package struct LinkStateMachine<Waiter> {
         return waiters.remove(at: index).waiter
     }
 
-    /// A frame accepted earlier has been written (or its write failed): give its bytes back, let
+    /// Frames accepted earlier have been written (or their writes failed): give their bytes back, let
     /// waiting senders in, and write the Close once the last frame is out.
-    package mutating func written(bytes: Int, now: NIODeadline) -> Effects {
-        inFlightFrames -= 1
+    package mutating func written(frames: Int = 1, bytes: Int, now: NIODeadline) -> Effects {
+        inFlightFrames -= frames
         inFlightBytes -= bytes
         var effects = Effects()
         effects.resume = grant(now: now)
