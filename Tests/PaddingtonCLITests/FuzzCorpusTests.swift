@@ -7,7 +7,9 @@ import Testing
 struct FuzzCorpusTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus").standardized
 
-    @Test("every seed and every past crash input runs clean", arguments: ["envelope", "handshake", "files", "addresses", "v2frame", "v2handshake"])
+    @Test("every seed and every past crash input runs clean", arguments: [
+        "envelope", "handshake", "files", "addresses", "v2frame", "v2handshake", "v2session", "negotiation",
+    ])
     func replay(target: String) async throws {
         let folder = Self.corpus.appendingPathComponent(target)
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().map { folder.appendingPathComponent($0).path }

@@ -3,7 +3,7 @@ import PaddingtonCrypto
 
 /// The body of a protocol 2 CONTROL frame: a UTF-8 JSON object with exactly one key, the variant's
 /// name (paddington-v2 §6).
-enum ControlMessage: Equatable, Sendable {
+package enum ControlMessage: Equatable, Sendable {
     /// The peer's identity and standby status (the session start, in both directions).
     case peerDetails(ProtocolTwoPeerDetails)
     /// A standby client asks again.
@@ -21,7 +21,7 @@ enum ControlMessage: Equatable, Sendable {
     static let checkStandbyJSON = Array(#"{"CheckStandby":{}}"#.utf8)
 
     /// The JSON body.
-    func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         switch self {
         case .peerDetails(let details): return Array(#"{"PeerDetails":"#.utf8) + details.json() + [UInt8(ascii: "}")]
         case .checkStandby: return Self.checkStandbyJSON
@@ -39,7 +39,7 @@ enum ControlMessage: Equatable, Sendable {
     ///
     /// - Throws: `PaddingtonError.Code.invalidJSON` when the body is not a JSON object
     ///   with exactly one key, or a known variant's value does not have its shape.
-    static func decode(_ body: [UInt8]) throws -> ControlMessage {
+    package static func decode(_ body: [UInt8]) throws -> ControlMessage {
         let data = Data(body)
         let object: Any
         do {
@@ -70,7 +70,7 @@ enum ControlMessage: Equatable, Sendable {
     }
 
     /// The variant's name, for messages.
-    var name: String {
+    package var name: String {
         switch self {
         case .peerDetails: return "PeerDetails"
         case .checkStandby: return "CheckStandby"
@@ -87,7 +87,7 @@ private struct StandbyStatusShape: Decodable {
 
 /// `PeerDetails` of protocol 2: protocol 1's `PeerDetails` plus the engine and its version, which
 /// protocol 1 carried in `Handshake`.
-struct ProtocolTwoPeerDetails: Equatable, Sendable {
+package struct ProtocolTwoPeerDetails: Equatable, Sendable {
     var name: String
     var zone: String
     var version: Int

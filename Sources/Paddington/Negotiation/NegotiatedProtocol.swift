@@ -2,17 +2,17 @@
 /// (paddington-v2 §4).
 package struct NegotiatedProtocol: Equatable, Sendable {
     /// The protocol the connection speaks after the upgrade: 1 or 2.
-    var version: Int
+    package var version: Int
     /// The client's offer as sent and received; nil when there was none.
-    var offer: String?
+    package var offer: String?
     /// The server's selection as sent and received; nil when there was none.
-    var selection: String?
+    package var selection: String?
     /// Whether this side has protocol 2 enabled. On a protocol 1 connection it then marks its
     /// `Handshake` with `"protocols":[2]` and refuses the peer's mark as a stripped header.
-    var protocolTwoEnabled: Bool
+    package var protocolTwoEnabled: Bool
 
     /// The Noise prologue of a protocol 2 connection.
-    var prologue: [UInt8] {
+    package var prologue: [UInt8] {
         ProtocolTwoPrologue.bytes(offer: offer ?? "", select: selection ?? "")
     }
 
@@ -21,7 +21,7 @@ package struct NegotiatedProtocol: Equatable, Sendable {
     /// What a server decides from the request's `openportal-protocol` header values, before it knows
     /// the client: protocol 2 when offered and enabled, protocol 1 otherwise; a refusal (HTTP status
     /// and reason) for a malformed or repeated header, or a missing offer when protocol 2 is required.
-    static func server(headerValues: [String], policy: ProtocolPolicy) -> Result<NegotiatedProtocol, NegotiationRefusal> {
+    package static func server(headerValues: [String], policy: ProtocolPolicy) -> Result<NegotiatedProtocol, NegotiationRefusal> {
         guard policy.allowsProtocolTwo else {
             // As the Rust crate: the header means nothing.
             return .success(NegotiatedProtocol(version: 1, offer: nil, selection: nil, protocolTwoEnabled: false))
@@ -50,7 +50,7 @@ package struct NegotiatedProtocol: Equatable, Sendable {
     // MARK: Client
 
     /// The header a client with this policy adds to its upgrade request, if any.
-    static func clientOffer(policy: ProtocolPolicy) -> String? {
+    package static func clientOffer(policy: ProtocolPolicy) -> String? {
         policy.allowsProtocolTwo ? ProtocolOffer.protocolTwo : nil
     }
 
@@ -60,7 +60,7 @@ package struct NegotiatedProtocol: Equatable, Sendable {
     ///   offered (anything but exactly `2`, or a repeated header);
     ///   `PaddingtonError.Code.protocolVersionMismatch` when protocol 2 is required and the
     ///   server did not select it.
-    static func client(offered: String?, selectionValues: [String], policy: ProtocolPolicy, server: String) throws -> NegotiatedProtocol {
+    package static func client(offered: String?, selectionValues: [String], policy: ProtocolPolicy, server: String) throws -> NegotiatedProtocol {
         guard let offered else {
             // We did not offer: a selection means nothing to us (paddington-v2 §4).
             return NegotiatedProtocol(version: 1, offer: nil, selection: nil, protocolTwoEnabled: false)
@@ -84,13 +84,14 @@ package struct NegotiatedProtocol: Equatable, Sendable {
 }
 
 /// Why a server refuses an upgrade request over its `openportal-protocol` header.
-enum NegotiationRefusal: Error {
+package enum NegotiationRefusal: Error {
     /// HTTP 400: malformed or repeated header.
     case badRequest(PaddingtonError)
     /// HTTP 426 with `Upgrade: websocket` and `openportal-protocol: 2`: protocol 2 is required.
     case upgradeRequired(PaddingtonError)
 
-    var error: PaddingtonError {
+    /// The error that the refusal reports.
+    package var error: PaddingtonError {
         switch self {
         case .badRequest(let error), .upgradeRequired(let error): return error
         }

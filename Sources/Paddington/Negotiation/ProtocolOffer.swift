@@ -4,18 +4,19 @@
 /// A valid value is a comma-separated list of decimal numbers from 1 to 65535, highest first, with no
 /// spaces, no leading zeros and no duplicates. The header's text is kept as received: it enters the
 /// Noise prologue byte for byte.
-struct ProtocolOffer: Equatable, Sendable {
-    static let headerName = "openportal-protocol"
+package struct ProtocolOffer: Equatable, Sendable {
+    /// The header's name.
+    package static let headerName = "openportal-protocol"
     /// The value this library offers and selects today.
-    static let protocolTwo = "2"
+    package static let protocolTwo = "2"
 
     /// The header value as received (after HTTP's whitespace stripping).
-    let text: String
+    package let text: String
     /// The numbers, in the order given (strictly descending).
-    let versions: [Int]
+    package let versions: [Int]
 
     /// Parses a header value; nil when it is empty or malformed.
-    init?(_ text: String) {
+    package init?(_ text: String) {
         guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
         var versions: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
@@ -29,5 +30,6 @@ struct ProtocolOffer: Equatable, Sendable {
         self.versions = versions
     }
 
-    var offersProtocolTwo: Bool { versions.contains(2) }
+    /// Whether the list has protocol 2.
+    package var offersProtocolTwo: Bool { versions.contains(2) }
 }
