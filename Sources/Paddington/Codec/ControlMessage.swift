@@ -40,6 +40,7 @@ package enum ControlMessage: Equatable, Sendable {
     /// - Throws: `PaddingtonError.Code.invalidJSON` when the body is not a JSON object
     ///   with exactly one key, or a known variant's value does not have its shape.
     package static func decode(_ body: [UInt8]) throws -> ControlMessage {
+        try StrictJSON.validate(body)
         let data = Data(body)
         let object: Any
         do {

@@ -7,6 +7,9 @@
 package struct ProtocolOffer: Equatable, Sendable {
     /// The header's name.
     package static let headerName = "openportal-protocol"
+    /// The longest value accepted, in bytes: room for forty protocol numbers. The spec sets no limit;
+    /// this one keeps a hostile header from costing more than it should (docs/protocol.md).
+    package static let maximumLength = 256
     /// The value this library offers and selects today.
     package static let protocolTwo = "2"
 
@@ -17,7 +20,7 @@ package struct ProtocolOffer: Equatable, Sendable {
 
     /// Parses a header value; nil when it is empty or malformed.
     package init?(_ text: String) {
-        guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
+        guard !text.isEmpty, text.utf8.count <= Self.maximumLength else { return nil }
         var versions: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard (1...5).contains(part.utf8.count), part.utf8.allSatisfy({ (0x30...0x39).contains($0) }),

@@ -35,16 +35,20 @@ struct NegotiationTests {
 
     @Test("a very long value is refused, whatever it holds")
     func longOffer() {
-        // Valid lists longer than 64 bytes: the implementation's limit (the spec states none).
-        let valid = (1...65535).reversed().prefix(12).map(String.init).joined(separator: ",")
-        #expect(valid.utf8.count > 64)
+        // Valid lists longer than the implementation's limit (the spec states none).
+        let limit = ProtocolOffer.maximumLength
+        let valid = (1...65535).reversed().prefix(50).map(String.init).joined(separator: ",")
+        #expect(valid.utf8.count > limit)
         #expect(ProtocolOffer(valid) == nil)
         #expect(ProtocolOffer(String(repeating: "9", count: 100_000)) == nil)
         #expect(ProtocolOffer(String(repeating: "2,", count: 50_000) + "2") == nil)
-        // The limit: 64 bytes pass.
-        let sixtyFour = (1...65535).reversed().prefix(10).map(String.init).joined(separator: ",") + ",1234"
-        #expect(sixtyFour.utf8.count == 64)
-        #expect(ProtocolOffer(sixtyFour) != nil)
+        // The boundary: 42 five-digit numbers (251 bytes), then ",9999" makes exactly the limit and
+        // ",10000" one byte more; both lists are otherwise valid.
+        let head = (1...65535).reversed().prefix(42).map(String.init).joined(separator: ",")
+        #expect((head + ",9999").utf8.count == limit)
+        #expect(ProtocolOffer(head + ",9999") != nil)
+        #expect((head + ",10000").utf8.count == limit + 1)
+        #expect(ProtocolOffer(head + ",10000") == nil)
     }
 
     // MARK: The server's decision
