@@ -29,7 +29,7 @@ func fuzzNegotiation(_ data: [UInt8]) {
 private func checkOffer(_ text: String) {
     guard let offer = ProtocolOffer(text) else { return }
     precondition(offer.text == text, "an offer changed its text")
-    precondition(!offer.versions.isEmpty && text.utf8.count <= 64, "an empty or long offer parsed")
+    precondition(!offer.versions.isEmpty && text.utf8.count <= ProtocolOffer.maximumLength, "an empty or long offer parsed")
     precondition(offer.versions.allSatisfy { (1...65535).contains($0) }, "an offer has a number out of range")
     precondition(zip(offer.versions, offer.versions.dropFirst()).allSatisfy { $0 > $1 }, "an offer is not strictly descending")
     precondition(offer.versions.map(String.init).joined(separator: ",") == text, "a value that is not canonical parsed")
@@ -47,7 +47,7 @@ private func checkCanonicalOffer(_ data: [UInt8]) {
     let list = Array(Set(numbers.filter { $0 > 0 })).sorted(by: >)
     guard !list.isEmpty else { return }
     let text = list.map(String.init).joined(separator: ",")
-    guard text.utf8.count <= 64 else { return }
+    guard text.utf8.count <= ProtocolOffer.maximumLength else { return }
     precondition(ProtocolOffer(text)?.versions == list, "a canonical offer did not parse: \(text)")
 }
 

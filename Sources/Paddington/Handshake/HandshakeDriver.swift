@@ -25,6 +25,26 @@ struct HandshakeDriver {
         role: inout Role,
         frames: inout Frames
     ) async throws -> EstablishedSession {
+        do {
+            return try await exchange(&machine, start: start, role: &role, frames: &frames)
+        } catch {
+            // Protocol 2: a peer that refuses sends a Close with status 1002, then closes (the other
+            // side must not rely on it). Protocol 1 closes without one, as the Rust crate does.
+            if machine.usesBinaryFrames, !controller.stepTimedOut {
+                var data = controller.channel.allocator.buffer(capacity: 2)
+                data.write(webSocketErrorCode: .protocolError)
+                controller.channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), promise: nil)
+            }
+            throw error
+        }
+    }
+
+    private func exchange<Machine: HandshakeMachine & ~Copyable, Role: HandshakeRole>(
+        _ machine: inout Machine,
+        start: [HandshakeAction],
+        role: inout Role,
+        frames: inout Frames
+    ) async throws -> EstablishedSession {
         var actions = start
         let binary = machine.usesBinaryFrames
         let eachStep = machine.limitsEachStep
