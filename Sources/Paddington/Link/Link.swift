@@ -97,14 +97,13 @@ final class Link: Sendable {
         }
         guard let last = batch.indices.last else { return }
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        var bytes = 0
         for index in batch.indices {
-            bytes += batch[index].size
             channel.write(batch[index].frame, promise: index == last ? promise : nil)
         }
         channel.flush()
         let controller = self.controller
         let frames = batch.count
+        let bytes = batch.reduce(0) { $0 + $1.size }
         promise.futureResult.whenComplete { _ in controller.written(frames: frames, bytes: bytes) }
     }
 

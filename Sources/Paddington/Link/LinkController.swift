@@ -207,7 +207,20 @@ final class LinkController: Sendable {
             send()
         }
         if effects.closeChannel {
-            channel.close(promise: nil)
+            if let code = effects.closeWithFrame {
+                // Tell the peer why (a protocol error is 1002), then close; a peer that does not read
+                // cannot hold the socket open: the close comes after a second at the latest.
+                let channel = self.channel
+                var data = channel.allocator.buffer(capacity: 2)
+                data.write(webSocketErrorCode: code)
+                let backstop = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+                channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete { _ in
+                    backstop.cancel()
+                    channel.close(promise: nil)
+                }
+            } else {
+                channel.close(promise: nil)
+            }
         }
     }
 }

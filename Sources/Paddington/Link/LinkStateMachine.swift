@@ -72,6 +72,9 @@ package struct LinkStateMachine<Waiter> {
         package var sendKeepalive = false
         /// Close the socket now.
         package var closeChannel = false
+        /// With ``closeChannel``: first write a Close with this code (an established link aborted before
+        /// its Close went out: the peer learns why), and close the socket once it is written.
+        package var closeWithFrame: WebSocketErrorCode?
 
         package var isEmpty: Bool {
             fail.isEmpty && resume.isEmpty && writeClose == nil && !sendKeepalive && !closeChannel
@@ -249,6 +252,10 @@ package struct LinkStateMachine<Waiter> {
         if !channelClosed {
             channelClosed = true
             effects.closeChannel = true
+            if case .established = phase, !closeWritten, let closeReason {
+                closeWritten = true
+                effects.closeWithFrame = Self.closeCode(for: closeReason)
+            }
         }
         return effects
     }

@@ -18,6 +18,16 @@ package struct ProtocolOffer: Equatable, Sendable {
     /// The numbers, in the order given (strictly descending).
     package let versions: [Int]
 
+    /// A header value as HTTP defines it: without the optional whitespace (spaces and tabs) around it.
+    /// NIO's parser removes the leading whitespace only; the value enters the prologue after this.
+    package static func fieldValue(_ raw: String) -> String {
+        let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = raw.firstIndex(where: { !isWhitespace($0) }), let last = raw.lastIndex(where: { !isWhitespace($0) }) else {
+            return ""
+        }
+        return String(raw[first...last])
+    }
+
     /// Parses a header value; nil when it is empty or malformed.
     package init?(_ text: String) {
         guard !text.isEmpty, text.utf8.count <= Self.maximumLength else { return nil }

@@ -155,7 +155,7 @@ struct Dialer {
                                     }
                                     return .websocket(
                                         try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize, controller: controller),
-                                        selection: response.headers[ProtocolOffer.headerName])
+                                        selection: response.headers[ProtocolOffer.headerName].map(ProtocolOffer.fieldValue))
                                 }
                             })
                         var headers = HTTPHeaders()

@@ -162,7 +162,8 @@ final class Listener: Sendable {
             enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 guard allowed, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
-                let decision = NegotiatedProtocol.server(headerValues: head.headers[ProtocolOffer.headerName], policy: policy)
+                let decision = NegotiatedProtocol.server(
+                    headerValues: head.headers[ProtocolOffer.headerName].map(ProtocolOffer.fieldValue), policy: policy)
                 negotiation.withLockedValue { $0 = decision }
                 guard case .success(let negotiated) = decision else { return channel.eventLoop.makeSucceededFuture(nil) }
                 var headers = HTTPHeaders()
