@@ -286,6 +286,37 @@ struct ProtocolTwoNegotiationAttackTests {
         await server.stop()
     }
 
+    /// The marker a server's frame 2 carries after a `101` without a selection, and what the client
+    /// that offered must do: refuse with a reason, or go on to frame 3 (nil).
+    static let serverMarkers: [(String, Outcome)] = [
+        (#","protocols":[2]"#, .downgradeDetected), (#","protocols":[5,2]"#, .downgradeDetected),
+        ("", nil), (#","protocols":[3]"#, nil), (#","protocols":null"#, nil),
+        (#","protocols":"2""#, .protocolViolation), (#","protocols":[-2]"#, .protocolViolation),
+    ]
+
+    @Test("the client's side of the downgrade check: no selection in the 101, then a frame 2 that lists 2", arguments: serverMarkers)
+    func strippedSelectionSeenByTheClient(marker: String, expected: Outcome) async throws {
+        var serverConfig = try serverConfiguration()
+        let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        let fake = try await FakeProtocolOneServer.start(keys: invitation.keys, marker: marker)
+        let client = RunningMesh(try clientConfiguration(invitation: invitation, port: fake.port))
+        if let expected {
+            let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode != nil }
+            #expect(event.failureCode == expected, "\(event)")
+        } else {
+            // Like a Rust server: the client goes on and sends its PeerDetails (frame 3).
+            let deadline = ContinuousClock.now + .seconds(5)
+            while fake.received.laterFrames == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(fake.received.laterFrames >= 1)
+            #expect(client.recorder.count { $0.failureCode == .downgradeDetected || $0.failureCode == .protocolViolation } == 0)
+        }
+        // The client marked its own frame 1.
+        #expect(fake.received.hellos.first?.contains(#""protocols":[2]"#) == true)
+        #expect(client.recorder.count(\.isConnected) == 0)
+        await client.stop()
+        await fake.stop()
+    }
+
     // MARK: require against protocol 1
 
     @Test("require on the server: a client with protocol 2 off gets HTTP 426 and gives up with the reason")

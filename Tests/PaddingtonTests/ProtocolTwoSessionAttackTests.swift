@@ -212,6 +212,54 @@ struct ProtocolTwoSessionAttackTests {
         try await finish(target)
     }
 
+    // MARK: Standby
+
+    /// What a second connection for a connected `client` sends while it is told to wait as standby,
+    /// and the server's reason for refusing it.
+    static let standbyFrames: [(String, PaddingtonError.Code)] = [
+        ("DATA", .protocolViolation), ("PeerDetails again", .protocolViolation), ("CONTROL not JSON", .invalidJSON),
+        ("a frame that does not open", .authenticationFailed),
+    ]
+
+    @Test("a standby connection that sends anything but CheckStandby is refused; the live link stays", arguments: standbyFrames)
+    func standbyMisbehaves(kind: String, expected: PaddingtonError.Code) async throws {
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.options())
+        let inbox = Inbox()
+        let live = RunningMesh(try clientConfiguration(invitation: invitation, port: port)) { mesh in
+            mesh.onMessage { message, _ in inbox.append(message) }
+        }
+        try await live.recorder.wait(for: "live client connected") { $0.isConnected }
+
+        let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys)
+        try await raw.handshake()
+        let details = try await raw.startSession(name: "client")
+        #expect(details.standby == .secondaryClient)
+        // A well-behaved poll is answered (still standby)...
+        try await raw.sendControl(ControlMessage.checkStandby.json())
+        let answer = try #require(try await raw.receive())
+        #expect(try ControlMessage.decode(answer.body) == .standbyStatus(.secondaryClient))
+        // ...anything else is not.
+        switch kind {
+        case "DATA": try await raw.sendData(Array("let me in".utf8))
+        case "PeerDetails again": try await raw.sendPeerDetails(name: "client")
+        case "CONTROL not JSON": try await raw.sendControl(Array("{".utf8))
+        default:
+            var frame = try raw.seal(.control, ControlMessage.checkStandby.json())
+            frame[frame.count - 1] ^= 1
+            try await raw.sendBinary(frame)
+        }
+        try await expectRefusal(server, expected, peer: PeerID.ackClient)
+        #expect(await raw.awaitClose().closed)
+        #expect(server.recorder.count(\.isDisconnected) == 0)
+        #expect(server.recorder.count(\.isConnected) == 1)
+        try await live.mesh.send("still live", to: "server")
+        try await inbox.wait(count: 1)
+        #expect(inbox.all.first?.payload == "ack:still live")
+        await raw.close()
+        await live.stop()
+        await server.stop()
+    }
+
     // MARK: Message 1 replayed
 
     @Test("a replayed message 1 gets a message 2 but never starts a session or displaces the live link", arguments: [
