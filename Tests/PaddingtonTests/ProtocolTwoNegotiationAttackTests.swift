@@ -10,11 +10,17 @@ import PaddingtonCrypto
 struct ProtocolTwoNegotiationAttackTests {
     static let header = ProtocolOffer.headerName
 
+    /// For servers facing a raw client, which does not retry: a handshake limit of 15 s, since the
+    /// whole suite runs in parallel on two cores.
+    static func rawOptions() -> MeshConfiguration {
+        fastOptions(handshakeTimeout: .seconds(15))
+    }
+
     // MARK: Keys
 
     @Test("wrong PSK: the server upgrades, then message 1 opens with no client's key and is refused")
     func wrongPSK() async throws {
-        let (server, invitation, port) = try await startAckServer()
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         // The server decides before it knows the client: 101 with protocol 2, then no message 2.
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: .generate())
         #expect(raw.response.status == 101)
@@ -30,7 +36,7 @@ struct ProtocolTwoNegotiationAttackTests {
         forged.keys = .generate()
         let intruder = RunningMesh(try clientConfiguration(invitation: forged, port: port))
         try await intruder.recorder.wait(for: "the intruder's failure") { $0.failureCode != nil }
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while server.recorder.count({ $0.failureCode == .authenticationFailed }) < 2, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -49,9 +55,9 @@ struct ProtocolTwoNegotiationAttackTests {
         ("PeerDetails of another zone", .peerZoneMismatch), ("a first transport frame that does not open", .authenticationFailed),
     ]
 
-    @Test("a bad handshake frame is refused with its reason", arguments: badHandshakes)
+    @Test("a bad handshake frame is refused with its reason", .serialized, arguments: badHandshakes)
     func badHandshake(kind: String, expected: PaddingtonError.Code) async throws {
-        let (server, invitation, port) = try await startAckServer()
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys)
         #expect(raw.selection == ["2"])
         switch kind {
@@ -102,8 +108,8 @@ struct ProtocolTwoNegotiationAttackTests {
         let (server, invitation, port) = try await startAckServer()
         let proxy = try await TamperingProxy.start(to: port, response: TamperingProxy.replacing(Self.header, with: value))
         let client = RunningMesh(try clientConfiguration(invitation: invitation, port: proxy.port))
-        let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode != nil }
-        #expect(event.failureCode == .protocolViolation, "\(event)")
+        // The client retries; under load an attempt may time out first, so wait for the refusal itself.
+        let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode == .protocolViolation }
         if case .handshakeFailed(_, _, let error) = event { #expect(error.message.contains("not offered"), "\(error)") }
         #expect(proxy.edits.responses >= 1)
         #expect(client.recorder.count(\.isConnected) == 0)
@@ -148,16 +154,16 @@ struct ProtocolTwoNegotiationAttackTests {
 
     // MARK: The offer header
 
-    @Test("a malformed or repeated offer gets HTTP 400 before any 101", arguments: [
+    @Test("a malformed or repeated offer gets HTTP 400 before any 101", .serialized, arguments: [
         [""], ["02"], ["2,2"], ["1,2"], ["2, 1"], ["2,"], [",2"], ["two"], ["0"], ["65536"], ["+2"], ["2", "2"], ["2", "1"],
     ])
     func malformedOffer(values: [String]) async throws {
-        let (server, invitation, port) = try await startAckServer()
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys, offer: values)
         #expect(raw.response.status == 400, "\(raw.response.startLine)")
         #expect(!raw.raw.receivedText.contains("101"))
         #expect(raw.selection.isEmpty)
-        #expect(await raw.raw.waitForClose(timeout: .seconds(5)))
+        #expect(await raw.raw.waitForClose(timeout: .seconds(15)))
         try await expectRefusal(server, .protocolViolation, peer: .some(nil), containing: Self.header)
         try await expectServes(port: port, invitation: invitation, overProtocol: 2)
         await server.stop()
@@ -165,23 +171,23 @@ struct ProtocolTwoNegotiationAttackTests {
 
     @Test("a server that requires protocol 2 answers a request without an offer of 2 with HTTP 426", arguments: [[], ["1"], ["3"], ["3,1"]])
     func upgradeRequired(values: [String]) async throws {
-        let (server, invitation, port) = try await startAckServer(policy: .require)
+        let (server, invitation, port) = try await startAckServer(policy: .require, options: Self.rawOptions())
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys, offer: values)
         #expect(raw.response.status == 426, "\(raw.response.startLine)")
         #expect(raw.response.values("Upgrade").map { $0.lowercased() } == ["websocket"])
         #expect(raw.response.values(Self.header) == ["2"])
         #expect(!raw.raw.receivedText.contains("101"))
-        #expect(await raw.raw.waitForClose(timeout: .seconds(5)))
+        #expect(await raw.raw.waitForClose(timeout: .seconds(15)))
         try await expectRefusal(server, .protocolVersionMismatch, peer: .some(nil), containing: "requires protocol 2")
         try await expectServes(port: port, invitation: invitation, overProtocol: 2)
         await server.stop()
     }
 
     @Test("the offer as HTTP delivers it enters the prologue: any spelling of the name, whitespace stripped, other versions kept",
-          arguments: [("OpenPortal-Protocol", "2"), ("openportal-protocol", "  2"), ("openportal-protocol", "\t2"), ("openportal-protocol", "3,2"),
+          .serialized, arguments: [("OpenPortal-Protocol", "2"), ("openportal-protocol", "  2"), ("openportal-protocol", "\t2"), ("openportal-protocol", "3,2"),
                       ("openportal-protocol", "65535,2,1")])
     func offerSpellings(name: String, value: String) async throws {
-        let (server, invitation, port) = try await startAckServer()
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys, offer: [value], headerName: name)
         #expect(raw.response.status == 101)
         #expect(raw.selection == ["2"])
@@ -196,7 +202,7 @@ struct ProtocolTwoNegotiationAttackTests {
     @Test("whitespace after the offer is part of no value (HTTP strips it), yet the server refuses it with 400",
           arguments: ["2 ", "2\t", " 2  "])
     func trailingWhitespaceInOffer(value: String) async throws {
-        let (server, invitation, port) = try await startAckServer()
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys, offer: [value])
         await withKnownIssue("the listener reads the offer as NIO delivers it, trailing whitespace included (paddington-v2 §4: the value is used after stripping)") {
             #expect(raw.response.status == 101, "\(raw.response.startLine)")
@@ -213,7 +219,7 @@ struct ProtocolTwoNegotiationAttackTests {
         let (server, invitation, port) = try await startAckServer()
         let proxy = try await TamperingProxy.start(to: port, response: TamperingProxy.replacing(Self.header, with: value))
         let client = RunningMesh(try clientConfiguration(invitation: invitation, port: proxy.port))
-        let event = try await client.recorder.wait(for: "the client's outcome") { $0.isConnected || $0.failureCode != nil }
+        let event = try await client.recorder.wait(for: "the client's outcome") { $0.isConnected || $0.failureCode == .protocolViolation }
         #expect(proxy.edits.responses >= 1)
         withKnownIssue("the dialler compares the selection as NIO delivers it, trailing whitespace included") {
             #expect(event.isConnected, "\(event)")
@@ -225,7 +231,7 @@ struct ProtocolTwoNegotiationAttackTests {
 
     @Test("a valid offer longer than 64 bytes is refused (paddington-v2 §4 sets no length limit)")
     func longOffer() async throws {
-        let (server, invitation, port) = try await startAckServer()
+        let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         // Twelve five-digit versions and 2: descending, no duplicates, no spaces, no leading zeros; 74 bytes.
         let offer = (65524...65535).reversed().map(String.init).joined(separator: ",") + ",2"
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys, offer: [offer])
@@ -244,7 +250,9 @@ struct ProtocolTwoNegotiationAttackTests {
         let proxy = try await TamperingProxy.start(to: port, response: TamperingProxy.adding(Self.header, "2"))
         try await expectServes(port: proxy.port, invitation: invitation, overProtocol: 1, policy: .off)
         #expect(proxy.edits.responses >= 1)
-        #expect(server.recorder.count { $0.failureCode != nil } == 0)
+        // Nothing refused over the protocol (a handshake that timed out under load and was retried is no refusal).
+        let refusals: [PaddingtonError.Code] = [.protocolViolation, .downgradeDetected, .protocolVersionMismatch, .authenticationFailed]
+        #expect(server.recorder.count { $0.failureCode.map(refusals.contains) ?? false } == 0)
         await proxy.stop()
         await server.stop()
     }
@@ -260,9 +268,9 @@ struct ProtocolTwoNegotiationAttackTests {
         (#","protocols":[2]"#, .off, nil), (#","protocols":"junk""#, .off, nil),
     ]
 
-    @Test("the downgrade marker in protocol 1's frame 1, without an offer header", arguments: markers)
+    @Test("the downgrade marker in protocol 1's frame 1, without an offer header", .serialized, arguments: markers)
     func downgradeMarker(fragment: String, policy: ProtocolPolicy, expected: Outcome) async throws {
-        let (server, invitation, port) = try await startAckServer(policy: policy)
+        let (server, invitation, port) = try await startAckServer(policy: policy, options: Self.rawOptions())
         var socket = try await RawWebSocket.open(port: port, keys: invitation.keys)
         let outerSession = SecretKey.generate()
         var hello = WireMessage.Hello(sessionKey: outerSession, engine: "attacker", version: "0").json()
@@ -270,7 +278,7 @@ struct ProtocolTwoNegotiationAttackTests {
         hello += Array(fragment.utf8) + [UInt8(ascii: "}")]
         try await socket.sendText(Envelope.seal(hello, keys: invitation.keys, salts: socket.salts))
         if let expected {
-            #expect(await socket.raw.waitForClose(timeout: .seconds(5)))
+            #expect(await socket.raw.waitForClose(timeout: .seconds(15)))
             // A malformed marker fails like a frame 1 that is not a Handshake: the refusal names no client.
             try await expectRefusal(server, expected, peer: expected == .downgradeDetected ? PeerID.ackClient : nil)
         } else {
@@ -294,18 +302,17 @@ struct ProtocolTwoNegotiationAttackTests {
         (#","protocols":"2""#, .protocolViolation), (#","protocols":[-2]"#, .protocolViolation),
     ]
 
-    @Test("the client's side of the downgrade check: no selection in the 101, then a frame 2 that lists 2", arguments: serverMarkers)
+    @Test("the client's side of the downgrade check: no selection in the 101, then a frame 2 that lists 2", .serialized, arguments: serverMarkers)
     func strippedSelectionSeenByTheClient(marker: String, expected: Outcome) async throws {
         var serverConfig = try serverConfiguration()
         let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
         let fake = try await FakeProtocolOneServer.start(keys: invitation.keys, marker: marker)
         let client = RunningMesh(try clientConfiguration(invitation: invitation, port: fake.port))
         if let expected {
-            let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode != nil }
-            #expect(event.failureCode == expected, "\(event)")
+            try await client.recorder.wait(for: "the client's refusal") { $0.failureCode == expected }
         } else {
             // Like a Rust server: the client goes on and sends its PeerDetails (frame 3).
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(15)
             while fake.received.laterFrames == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
             #expect(fake.received.laterFrames >= 1)
             #expect(client.recorder.count { $0.failureCode == .downgradeDetected || $0.failureCode == .protocolViolation } == 0)
@@ -326,8 +333,7 @@ struct ProtocolTwoNegotiationAttackTests {
         config.protocolPolicy = .off
         let client = RunningMesh(config)
         try await expectRefusal(server, .protocolVersionMismatch, peer: .some(nil))
-        let event = try await client.recorder.wait(for: "the client's failure") { $0.failureCode != nil }
-        #expect(event.failureCode == .protocolVersionMismatch, "\(event)")
+        try await client.recorder.wait(for: "the client's failure") { $0.failureCode == .protocolVersionMismatch }
         #expect(client.recorder.count(\.isConnected) == 0)
         await client.stop()
         try await expectServes(port: port, invitation: invitation, overProtocol: 2)
@@ -340,8 +346,7 @@ struct ProtocolTwoNegotiationAttackTests {
         var config = try clientConfiguration(invitation: invitation, port: port)
         config.protocolPolicy = .require
         let client = RunningMesh(config)
-        let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode != nil }
-        #expect(event.failureCode == .protocolVersionMismatch, "\(event)")
+        let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode == .protocolVersionMismatch }
         if case .handshakeFailed(_, let peer, let error) = event {
             #expect(peer == PeerID(name: "server", zone: "default"))
             #expect(error.message.contains("required"), "\(error)")

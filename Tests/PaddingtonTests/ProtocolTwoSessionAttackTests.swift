@@ -8,14 +8,16 @@ import PaddingtonCrypto
 
 /// Attacks on established protocol 2 links over 127.0.0.1 (paddington-v2 §5–§7): frames an
 /// authenticated peer or an on-path attacker could send once the session runs, a replayed message 1,
-/// and the nonce limit. Each refusal is checked with its precise reason on the server, the Close status
-/// 1002 on the wire, and a good client served afterwards.
+/// and the nonce limit. Each refusal is checked with its precise reason on the server, the socket
+/// closed (after a Close 1002, when one comes first), and a good client served afterwards.
 @Suite("Protocol 2 links under attack")
 struct ProtocolTwoSessionAttackTests {
     /// Keepalives every 200 ms, so that the server sends frames of its own (a reflected frame can
     /// then carry exactly the nonce the server expects next).
+    ///
+    /// A handshake limit of 15 s: a raw client does not retry, and the whole suite runs in parallel.
     static func options() -> MeshConfiguration {
-        var options = fastOptions()
+        var options = fastOptions(handshakeTimeout: .seconds(15))
         options.keepaliveInterval = .milliseconds(200)
         return options
     }
@@ -84,7 +86,7 @@ struct ProtocolTwoSessionAttackTests {
         ("rekey bit set, key kept", .decryptionFailed), ("key changed, rekey bit not set", .decryptionFailed),
     ]
 
-    @Test("a bad frame after the handshake closes the link with its reason and a Close 1002", arguments: badFrames)
+    @Test("a bad frame after the handshake closes the link with its reason and a Close 1002", .serialized, arguments: badFrames)
     func badFrame(kind: String, expected: PaddingtonError.Code) async throws {
         let target = try await connect()
         let client = target.client
@@ -103,12 +105,11 @@ struct ProtocolTwoSessionAttackTests {
             try await client.sendBinary(second)
             try await client.sendBinary(first)
         case "reflected":
-            // The server's own keepalive, sent back at exactly the nonce the server expects from us: only
-            // the direction's key differs.
-            let keepalive = try #require(try await client.nextKeepalive())
-            let nonces = try #require(client.nonces)
-            #expect(nonces.receiving - 1 == nonces.sending, "the reflected frame's nonce is not the one the server expects")
-            try await client.sendBinary(keepalive.payload)
+            // The server's own frame sealed with exactly the nonce the server expects from us next (its
+            // keepalives put it ahead of us): only the direction's key differs.
+            let nonce = try #require(client.nonces).sending
+            let reflected = try #require(try await client.serverFrame(nonce: nonce), "no frame \(nonce) from the server")
+            try await client.sendBinary(reflected.payload)
         case "truncated by one byte":
             try await client.sendBinary(Array(try client.seal(.data, Array("hello".utf8)).dropLast()))
         case "cut to 16 bytes":
@@ -155,8 +156,10 @@ struct ProtocolTwoSessionAttackTests {
             #expect(reason.code == expected, "\(reason)")
         }
         #expect(target.server.mesh.statistics.disconnections[expected.description] == 1)
+        // The Close 1002 comes first unless frames were still in flight when the link failed: the session
+        // aborts the socket right after asking for the Close (the spec lets the peer not rely on it).
         let end = await client.awaitClose()
-        #expect(end.status == 1002, "the server's Close status")
+        if let status = end.status { #expect(status == 1002, "the server's Close status") }
         #expect(end.closed)
         #expect(target.server.mesh.connectedPeers.isEmpty)
         try await finish(target)
@@ -198,7 +201,7 @@ struct ProtocolTwoSessionAttackTests {
 
     // MARK: Frames the link ignores
 
-    @Test("an unknown CONTROL variant is ignored: the link stays up and the next DATA is delivered", arguments: [
+    @Test("an unknown CONTROL variant is ignored: the link stays up and the next DATA is delivered", .serialized, arguments: [
         #"{"FutureVariant":{}}"#, #"{"FutureVariant":[1,2,3]}"#, #"{"FutureVariant":null}"#, #"{"Keepalive":{"extra":true}}"#,
     ])
     func unknownControl(body: String) async throws {
@@ -221,7 +224,7 @@ struct ProtocolTwoSessionAttackTests {
         ("a frame that does not open", .authenticationFailed),
     ]
 
-    @Test("a standby connection that sends anything but CheckStandby is refused; the live link stays", arguments: standbyFrames)
+    @Test("a standby connection that sends anything but CheckStandby is refused; the live link stays", .serialized, arguments: standbyFrames)
     func standbyMisbehaves(kind: String, expected: PaddingtonError.Code) async throws {
         let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.options())
         let inbox = Inbox()
@@ -275,8 +278,9 @@ struct ProtocolTwoSessionAttackTests {
         try await client.recorder.wait(for: "client connected through the proxy") { $0.isConnected }
         #expect(client.mesh.connectedPeers.first?.protocolVersion == 2)
 
-        // What the client sent: its upgrade request, message 1, then its PeerDetails.
-        let sent = try #require(proxy.sent(connection: 0))
+        // What the client sent on the connection that carries its link (the last one: under load an
+        // earlier attempt may have timed out): its upgrade request, message 1, then its PeerDetails.
+        let sent = try #require(proxy.sent(connection: proxy.connections - 1))
         let head = try #require(RawHTTPHead.parse(sent[...]))
         #expect(head.values(ProtocolOffer.headerName) == ["2"])
         let frames = RawFrame.parseAll(sent[head.count...])
@@ -288,7 +292,7 @@ struct ProtocolTwoSessionAttackTests {
         try await attacker.send(replay)
         // Message 1 opens (the server cannot tell a replay from the client), so message 2 comes back.
         var answered = false
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while !answered, ContinuousClock.now < deadline {
             if let response = RawHTTPHead.parse(attacker.received[...]) {
                 #expect(response.status == 101)
@@ -302,7 +306,7 @@ struct ProtocolTwoSessionAttackTests {
         // The session never starts: the replayed PeerDetails does not open under the new keys, and
         // nothing else comes before the handshake's deadline.
         try await expectRefusal(server, variant == "alone" ? .timeout : .authenticationFailed, peer: PeerID.ackClient)
-        #expect(await attacker.waitForClose(timeout: .seconds(5)))
+        #expect(await attacker.waitForClose(timeout: .seconds(15)))
 
         // The live link was never touched.
         #expect(server.recorder.count(\.isConnected) == 1)
@@ -354,7 +358,7 @@ struct ProtocolTwoSessionAttackTests {
         // Nonce 2^64 − 2, the last usable one: sealed, sent, and it opens at the peer.
         try await link.send(.bytes(Array("last".utf8)))
         var frames: [RawFrame] = []
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while frames.isEmpty, ContinuousClock.now < deadline {
             frames = RawFrame.parseAll(peer.received[...])
             try await Task.sleep(for: .milliseconds(10))
@@ -367,7 +371,7 @@ struct ProtocolTwoSessionAttackTests {
 
         // Nonce 2^64 − 1 is reserved: the next frame is refused and the link closes.
         try await link.send(.bytes(Array("one too many".utf8)))
-        #expect(await peer.waitForClose(timeout: .seconds(5)))
+        #expect(await peer.waitForClose(timeout: .seconds(15)))
         #expect(link.closeReason?.code == .protocolViolation, "\(String(describing: link.closeReason))")
         #expect(link.closeReason?.message.contains("nonce") == true)
         #expect(RawFrame.parseAll(peer.received[...]).filter { $0.opcode == RawFrame.binary }.count == 1)

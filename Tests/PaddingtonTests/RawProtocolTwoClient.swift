@@ -41,8 +41,10 @@ final class RawProtocolTwoClient {
     private var consumed: Int
     private var pending: PendingHandshake?
     private var transport: Transport?
-    /// Every frame the server sent so far, as it was on the wire (for reflection).
+    /// Every frame the server sent so far, as it was on the wire.
     private(set) var received: [RawFrame] = []
+    /// The server's transport frames opened so far; the index is the nonce each was sealed with.
+    private var sessionFrames: [RawFrame] = []
 
     private init(raw: RawConnection, keys: EnvelopeKeys, offer: [String], response: RawHTTPHead) {
         self.raw = raw
@@ -61,7 +63,7 @@ final class RawProtocolTwoClient {
         let raw = try await RawConnection(port: port)
         let headers = offer.map { "\(headerName): \($0)\r\n" }.joined()
         try await raw.send(RawConnection.upgradeRequest(keys: keys, extraHeaders: headers))
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             if let head = RawHTTPHead.parse(raw.received[...]) {
                 return RawProtocolTwoClient(raw: raw, keys: keys, offer: offer, response: head)
@@ -190,7 +192,7 @@ final class RawProtocolTwoClient {
 
     /// The server's next frame as it was on the wire, or nil when the connection closes or nothing
     /// comes in time.
-    func nextFrame(timeout: Duration = .seconds(5)) async -> RawFrame? {
+    func nextFrame(timeout: Duration = .seconds(15)) async -> RawFrame? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let bytes = raw.received
@@ -209,17 +211,24 @@ final class RawProtocolTwoClient {
     /// `Keepalive`s (and WebSocket Pings); nil when the connection closes or nothing comes in time.
     ///
     /// - Throws: a frame of another opcode, or one that does not open.
-    func receive(timeout: Duration = .seconds(5)) async throws -> (type: ProtocolTwo.FrameType, body: [UInt8])? {
-        try await receive(timeout: timeout, keepalive: false)?.opened
+    func receive(timeout: Duration = .seconds(15)) async throws -> (type: ProtocolTwo.FrameType, body: [UInt8])? {
+        try await open(timeout: timeout, skippingKeepalives: true)?.opened
     }
 
-    /// Reads up to the server's next CONTROL `Keepalive` and returns it as it was on the wire (sealed),
-    /// or nil when none comes in time. Other frames read on the way are lost.
-    func nextKeepalive(timeout: Duration = .seconds(5)) async throws -> RawFrame? {
-        try await receive(timeout: timeout, keepalive: true)?.frame
+    /// The server's transport frame sealed with nonce `nonce`, as it was on the wire: read (and opened)
+    /// up to it if it has not come yet; nil when it does not come in time. Frames read on the way are
+    /// not returned by ``receive(timeout:)``.
+    func serverFrame(nonce: UInt64, timeout: Duration = .seconds(15)) async throws -> RawFrame? {
+        let deadline = ContinuousClock.now + timeout
+        while sessionFrames.count <= nonce, ContinuousClock.now < deadline {
+            guard try await open(timeout: deadline - ContinuousClock.now, skippingKeepalives: false) != nil else { break }
+        }
+        return sessionFrames.count > nonce ? sessionFrames[Int(nonce)] : nil
     }
 
-    private func receive(timeout: Duration, keepalive wanted: Bool) async throws
+    /// Opens the server's next transport frame (the next but keepalives, when skipping them) and keeps
+    /// it as it was on the wire; nil when none comes in time.
+    private func open(timeout: Duration, skippingKeepalives: Bool) async throws
         -> (frame: RawFrame, opened: (type: ProtocolTwo.FrameType, body: [UInt8]))?
     {
         let deadline = ContinuousClock.now + timeout
@@ -231,9 +240,10 @@ final class RawProtocolTwoClient {
             guard let transport else { throw PaddingtonError(.protocolViolation, "no session yet") }
             var bytes = frame.payload
             let opened = try transport.opener.open(&bytes)
+            sessionFrames.append(frame)
             let body = Array(bytes[opened.body])
             let isKeepalive = opened.type == .control && (try? ControlMessage.decode(body)) == .keepalive
-            if isKeepalive == wanted { return (frame, (opened.type, body)) }
+            if !(skippingKeepalives && isKeepalive) { return (frame, (opened.type, body)) }
         }
         return nil
     }
@@ -249,7 +259,7 @@ final class RawProtocolTwoClient {
 
     /// Waits for the server to close: the status of its Close frame, if one came first (answered, as
     /// a well-behaved peer does), and whether the socket closed within `timeout`.
-    func awaitClose(timeout: Duration = .seconds(5)) async -> (status: UInt16?, closed: Bool) {
+    func awaitClose(timeout: Duration = .seconds(15)) async -> (status: UInt16?, closed: Bool) {
         var status: UInt16?
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, let frame = await nextFrame(timeout: deadline - ContinuousClock.now) {

@@ -77,6 +77,11 @@ final class TamperingProxy: Sendable {
         state.withLockedValue { $0.sent.indices.contains(index) ? $0.sent[index] : nil }
     }
 
+    /// How many connections the proxy has accepted.
+    var connections: Int {
+        state.withLockedValue { $0.sent.count }
+    }
+
     /// How many request heads and response heads the edits changed.
     var edits: (requests: Int, responses: Int) {
         state.withLockedValue { ($0.editedRequests, $0.editedResponses) }
