@@ -6,7 +6,10 @@ import PaddingtonCrypto
 /// a man in the middle who changes or strips the `openportal-protocol` headers, malformed offers, and
 /// `require` against a protocol 1 peer. Each case checks the refusing side's precise reason and that the
 /// server still serves a good client afterwards.
-@Suite("Protocol 2 negotiation under attack")
+///
+/// The cases run one at a time (a few seconds in all), so as not to load the rest of the suite, which
+/// runs in parallel with them on two cores.
+@Suite("Protocol 2 negotiation under attack", .serialized)
 struct ProtocolTwoNegotiationAttackTests {
     static let header = ProtocolOffer.headerName
 
@@ -55,7 +58,7 @@ struct ProtocolTwoNegotiationAttackTests {
         ("PeerDetails of another zone", .peerZoneMismatch), ("a first transport frame that does not open", .authenticationFailed),
     ]
 
-    @Test("a bad handshake frame is refused with its reason", .serialized, arguments: badHandshakes)
+    @Test("a bad handshake frame is refused with its reason", arguments: badHandshakes)
     func badHandshake(kind: String, expected: PaddingtonError.Code) async throws {
         let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
         let raw = try await RawProtocolTwoClient.connect(port: port, keys: invitation.keys)
@@ -154,7 +157,7 @@ struct ProtocolTwoNegotiationAttackTests {
 
     // MARK: The offer header
 
-    @Test("a malformed or repeated offer gets HTTP 400 before any 101", .serialized, arguments: [
+    @Test("a malformed or repeated offer gets HTTP 400 before any 101", arguments: [
         [""], ["02"], ["2,2"], ["1,2"], ["2, 1"], ["2,"], [",2"], ["two"], ["0"], ["65536"], ["+2"], ["2", "2"], ["2", "1"],
     ])
     func malformedOffer(values: [String]) async throws {
@@ -184,7 +187,7 @@ struct ProtocolTwoNegotiationAttackTests {
     }
 
     @Test("the offer as HTTP delivers it enters the prologue: any spelling of the name, whitespace stripped, other versions kept",
-          .serialized, arguments: [("OpenPortal-Protocol", "2"), ("openportal-protocol", "  2"), ("openportal-protocol", "\t2"), ("openportal-protocol", "3,2"),
+          arguments: [("OpenPortal-Protocol", "2"), ("openportal-protocol", "  2"), ("openportal-protocol", "\t2"), ("openportal-protocol", "3,2"),
                       ("openportal-protocol", "65535,2,1")])
     func offerSpellings(name: String, value: String) async throws {
         let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.rawOptions())
@@ -268,7 +271,7 @@ struct ProtocolTwoNegotiationAttackTests {
         (#","protocols":[2]"#, .off, nil), (#","protocols":"junk""#, .off, nil),
     ]
 
-    @Test("the downgrade marker in protocol 1's frame 1, without an offer header", .serialized, arguments: markers)
+    @Test("the downgrade marker in protocol 1's frame 1, without an offer header", arguments: markers)
     func downgradeMarker(fragment: String, policy: ProtocolPolicy, expected: Outcome) async throws {
         let (server, invitation, port) = try await startAckServer(policy: policy, options: Self.rawOptions())
         var socket = try await RawWebSocket.open(port: port, keys: invitation.keys)
@@ -302,7 +305,7 @@ struct ProtocolTwoNegotiationAttackTests {
         (#","protocols":"2""#, .protocolViolation), (#","protocols":[-2]"#, .protocolViolation),
     ]
 
-    @Test("the client's side of the downgrade check: no selection in the 101, then a frame 2 that lists 2", .serialized, arguments: serverMarkers)
+    @Test("the client's side of the downgrade check: no selection in the 101, then a frame 2 that lists 2", arguments: serverMarkers)
     func strippedSelectionSeenByTheClient(marker: String, expected: Outcome) async throws {
         var serverConfig = try serverConfiguration()
         let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))

@@ -10,7 +10,10 @@ import PaddingtonCrypto
 /// authenticated peer or an on-path attacker could send once the session runs, a replayed message 1,
 /// and the nonce limit. Each refusal is checked with its precise reason on the server, the socket
 /// closed (after a Close 1002, when one comes first), and a good client served afterwards.
-@Suite("Protocol 2 links under attack")
+///
+/// The cases run one at a time (about 7 s in all): the rest of the suite runs in parallel with them on
+/// two cores, and its timing-sensitive tests suffer when a hundred servers start at once.
+@Suite("Protocol 2 links under attack", .serialized)
 struct ProtocolTwoSessionAttackTests {
     /// Keepalives every 200 ms, so that the server sends frames of its own (a reflected frame can
     /// then carry exactly the nonce the server expects next).
@@ -86,7 +89,7 @@ struct ProtocolTwoSessionAttackTests {
         ("rekey bit set, key kept", .decryptionFailed), ("key changed, rekey bit not set", .decryptionFailed),
     ]
 
-    @Test("a bad frame after the handshake closes the link with its reason and a Close 1002", .serialized, arguments: badFrames)
+    @Test("a bad frame after the handshake closes the link with its reason and a Close 1002", arguments: badFrames)
     func badFrame(kind: String, expected: PaddingtonError.Code) async throws {
         let target = try await connect()
         let client = target.client
@@ -102,8 +105,7 @@ struct ProtocolTwoSessionAttackTests {
         case "reordered":
             let first = try client.seal(.data, Array("a".utf8))
             let second = try client.seal(.data, Array("b".utf8))
-            try await client.sendBinary(second)
-            try await client.sendBinary(first)
+            try await client.sendBinary(frames: [second, first])
         case "reflected":
             // The server's own frame sealed with exactly the nonce the server expects from us next (its
             // keepalives put it ahead of us): only the direction's key differs.
@@ -201,7 +203,7 @@ struct ProtocolTwoSessionAttackTests {
 
     // MARK: Frames the link ignores
 
-    @Test("an unknown CONTROL variant is ignored: the link stays up and the next DATA is delivered", .serialized, arguments: [
+    @Test("an unknown CONTROL variant is ignored: the link stays up and the next DATA is delivered", arguments: [
         #"{"FutureVariant":{}}"#, #"{"FutureVariant":[1,2,3]}"#, #"{"FutureVariant":null}"#, #"{"Keepalive":{"extra":true}}"#,
     ])
     func unknownControl(body: String) async throws {
@@ -224,7 +226,7 @@ struct ProtocolTwoSessionAttackTests {
         ("a frame that does not open", .authenticationFailed),
     ]
 
-    @Test("a standby connection that sends anything but CheckStandby is refused; the live link stays", .serialized, arguments: standbyFrames)
+    @Test("a standby connection that sends anything but CheckStandby is refused; the live link stays", arguments: standbyFrames)
     func standbyMisbehaves(kind: String, expected: PaddingtonError.Code) async throws {
         let (server, invitation, port) = try await startAckServer(policy: .auto, options: Self.options())
         let inbox = Inbox()

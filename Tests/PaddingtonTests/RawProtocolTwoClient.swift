@@ -174,6 +174,11 @@ final class RawProtocolTwoClient {
         try await raw.send(RawConnection.frame(opcode: RawFrame.binary, payload: bytes))
     }
 
+    /// Sends several binary frames in one write (the server may close after the first).
+    func sendBinary(frames: [[UInt8]]) async throws {
+        try await raw.send(frames.flatMap { RawConnection.frame(opcode: RawFrame.binary, payload: $0) })
+    }
+
     func sendText(_ bytes: [UInt8]) async throws {
         try await raw.send(RawConnection.frame(opcode: RawFrame.text, payload: bytes))
     }
