@@ -38,10 +38,7 @@ struct Bench {
         let started = ContinuousClock.now
         var figures: [Figure] = []
         var failed: [String] = []
-        if !json, selected.contains(where: meshScenarios.contains) {
-            print("mesh scenarios: \(settings.protocols.map(\.label).joined(separator: " and ")), against plain WebSocket in the same run\n")
-            print(report.header)
-        }
+        var headerPrinted = false
         for scenario in selected {
             do {
                 switch scenario {
@@ -51,7 +48,14 @@ struct Bench {
                 default:
                     let produced = try await run(scenario, settings: settings)
                     figures += produced
-                    if !json { report.lines(produced).forEach { print($0) } }
+                    if !json {
+                        if !headerPrinted {
+                            print("\nmesh scenarios on \(settings.protocols.map(\.label).joined(separator: " and ")), against plain WebSocket in the same run\n")
+                            print(report.header)
+                            headerPrinted = true
+                        }
+                        report.lines(produced).forEach { print($0) }
+                    }
                 }
             } catch {
                 failed.append(scenario)
