@@ -1,198 +1,247 @@
 // paddington-bench: every figure next to a baseline measured in the same run.
 //
-//   swift run -c release paddington-bench [SCENARIO...] [--quick] [--json]
+//   swift run -c release paddington-bench [SCENARIO...] [--protocol 1|2] [--quick] [--json]
 //
 // Scenarios: envelope, components, v2crypto, oneway, echo, large, latency, handshakes, reconnect, peers.
-// Without a scenario it runs all but `components` and `v2crypto`. --quick uses tiny counts (for tests).
+// Every mesh scenario runs once per wire protocol, in the same run as its plain WebSocket baseline:
+// protocol 1 (both sides' protocolPolicy .off: the Rust format) and protocol 2 (.auto, checked to have
+// negotiated 2). --protocol restricts a run to one of them. Without a scenario it runs all but
+// `components`, with `envelope` for protocol 1 and `v2crypto` for protocol 2. --quick uses tiny counts
+// (for tests).
 import Foundation
 import Paddington
 import PaddingtonCrypto
 
 @main
 struct Bench {
+    static let meshScenarios = ["oneway", "echo", "large", "latency", "handshakes", "reconnect", "peers"]
+    static let scenarios = ["envelope", "components", "v2crypto"] + meshScenarios
+    static let usage = "usage: paddington-bench [SCENARIO...] [--protocol 1|2] [--quick] [--json]\n"
+        + "scenarios: \(scenarios.joined(separator: ", "))"
+
     static func main() async throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
         // Hidden child modes for the peers scenario.
-        if arguments.first == "mesh-peers-child", arguments.count == 2 {
-            try await meshPeersChild(specPath: arguments[1])
+        if arguments.first == "mesh-peers-child", arguments.count == 3, let policy = ProtocolPolicy(arguments[2]) {
+            try await meshPeersChild(specPath: arguments[1], policy: policy)
             return
         }
         if arguments.first == "plain-peers-child", arguments.count == 3, let port = Int(arguments[1]), let count = Int(arguments[2]) {
             try await plainPeersChild(port: port, count: count)
             return
         }
-        let settings = Settings(quick: arguments.contains("--quick"))
-        let json = arguments.contains("--json")
-        let all = ["envelope", "oneway", "echo", "large", "latency", "handshakes", "reconnect", "peers"]
-        var selected = arguments.filter { !$0.hasPrefix("--") }
-        if selected.isEmpty { selected = all }
-        if let unknown = selected.first(where: { !(all + ["components", "v2crypto"]).contains($0) }) {
-            print("unknown scenario '\(unknown)'; scenarios: \((all + ["components", "v2crypto"]).joined(separator: ", "))")
+        guard let (settings, json, selected) = parse(arguments) else {
+            print(usage)
             exit(2)
         }
+        let report = Report(protocols: settings.protocols)
         let started = ContinuousClock.now
         var figures: [Figure] = []
+        var failed: [String] = []
+        var headerPrinted = false
         for scenario in selected {
-            switch scenario {
-            case "envelope": runEnvelope(quick: settings.quick, json: json)
-            case "components": runComponents(quick: settings.quick)
-            case "v2crypto": try runProtocolTwoCrypto(quick: settings.quick, json: json)
-            default:
-                let produced = try await run(scenario, settings: settings)
-                figures += produced
-                if !json { printTable(produced) }
+            do {
+                switch scenario {
+                case "envelope": runEnvelope(quick: settings.quick, json: json)
+                case "components": runComponents(quick: settings.quick)
+                case "v2crypto": try runProtocolTwoCrypto(quick: settings.quick, json: json)
+                default:
+                    let produced = try await run(scenario, settings: settings)
+                    figures += produced
+                    if !json {
+                        if !headerPrinted {
+                            print("\nmesh scenarios on \(settings.protocols.map(\.label).joined(separator: " and ")), against plain WebSocket in the same run\n")
+                            print(report.header)
+                            headerPrinted = true
+                        }
+                        report.lines(produced).forEach { print($0) }
+                    }
+                }
+            } catch {
+                failed.append(scenario)
+                FileHandle.standardError.write(Data("paddington-bench: scenario \(scenario) FAILED: \(error)\n".utf8))
             }
         }
         if json {
-            print(jsonReport(figures))
+            print(report.json(figures))
         } else {
             print("\nall scenarios took \(fixed(seconds(ContinuousClock.now - started), 1)) s")
         }
+        if !failed.isEmpty {
+            FileHandle.standardError.write(Data("paddington-bench: FAILED: \(failed.joined(separator: ", "))\n".utf8))
+            exit(1)
+        }
+    }
+
+    /// Settings, whether to print JSON, and the scenarios to run; nil for a bad command line.
+    static func parse(_ arguments: [String]) -> (Settings, json: Bool, scenarios: [String])? {
+        var settings = Settings(quick: false, protocols: WireProtocol.allCases)
+        var json = false
+        var selected: [String] = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--quick": settings.quick = true
+            case "--json": json = true
+            case "--protocol":
+                guard let value = rest.popFirst(), let number = Int(value), let wire = WireProtocol(rawValue: number) else { return nil }
+                settings.protocols = [wire]
+            default:
+                guard scenarios.contains(argument) else { return nil }
+                selected.append(argument)
+            }
+        }
+        if selected.isEmpty {
+            selected = settings.protocols.contains(.one) ? ["envelope"] : []
+            if settings.protocols.contains(.two) { selected.append("v2crypto") }
+            selected += meshScenarios
+        }
+        return (settings, json, selected)
+    }
+
+    /// Runs `plain` and then `mesh` once for each protocol, `repetitions` times in turn, so that drift
+    /// on the machine reaches every variant alike. Returns every result.
+    static func interleave<T>(
+        _ repetitions: Int, _ protocols: [WireProtocol], plain: () async throws -> T, mesh: (WireProtocol) async throws -> T
+    ) async throws -> (plain: [T], mesh: [WireProtocol: [T]]) {
+        var plainResults: [T] = []
+        var meshResults: [WireProtocol: [T]] = [:]
+        for _ in 0..<repetitions {
+            plainResults.append(try await plain())
+            for wire in protocols { meshResults[wire, default: []].append(try await mesh(wire)) }
+        }
+        return (plainResults, meshResults)
     }
 
     static func run(_ scenario: String, settings: Settings) async throws -> [Figure] {
         let reps = settings.repetitions
+        let protocols = settings.protocols
         switch scenario {
         case "oneway":
             let count = settings.count(100_000, quick: 500)
-            var mesh: [(rate: Double, cpu: Double)] = []
-            var plain: [(rate: Double, cpu: Double)] = []
-            for _ in 0..<reps {
-                plain.append(try await plainOneWay(payload: smallPayload, count: count))
-                mesh.append(try await meshOneWay(payload: smallPayload, count: count))
+            let runs = try await interleave(reps, protocols) {
+                try await plainOneWay(payload: smallPayload, count: count)
+            } mesh: { wire in
+                try await meshOneWay(payload: smallPayload, count: count, wire: wire)
             }
-            let rate = median(mesh.map(\.rate)), base = median(plain.map(\.rate))
+            let name = "100 B one-way, \(count) msgs"
             return [
-                Figure(scenario: "100 B one-way, \(count) msgs", metric: "messages/s", unit: "msg/s", value: rate, baseline: base,
-                       goal: "≥ 60% of plain", met: rate >= 0.6 * base),
-                Figure(scenario: "100 B one-way, \(count) msgs", metric: "CPU per message (both ends)", unit: "µs",
-                       value: median(mesh.map(\.cpu)), baseline: median(plain.map(\.cpu))),
+                Figure(scenario: name, metric: "messages/s", unit: "msg/s", values: runs.mesh.mapValues { median($0.map(\.rate)) },
+                       reference: .plain(median(runs.plain.map(\.rate))), goal: Goal(text: "≥ 0.5× plain", bound: .ratioAtLeast(0.5))),
+                Figure(scenario: name, metric: "CPU per message (both ends)", unit: "µs", values: runs.mesh.mapValues { median($0.map(\.cpu)) },
+                       reference: .plain(median(runs.plain.map(\.cpu)))),
             ]
         case "echo":
             let count = settings.count(50_000, quick: 500)
-            var mesh: [(rate: Double, cpu: Double)] = []
-            var plain: [(rate: Double, cpu: Double)] = []
-            for _ in 0..<reps {
-                plain.append(try await plainEcho(count: count, window: 64))
-                mesh.append(try await meshEcho(count: count, window: 64))
+            let runs = try await interleave(reps, protocols) {
+                try await plainEcho(count: count, window: 64)
+            } mesh: { wire in
+                try await meshEcho(count: count, window: 64, wire: wire)
             }
+            let name = "100 B echo, window 64, \(count) rts"
             return [
-                Figure(scenario: "100 B echo, window 64, \(count) rts", metric: "round trips/s", unit: "rt/s",
-                       value: median(mesh.map(\.rate)), baseline: median(plain.map(\.rate))),
-                Figure(scenario: "100 B echo, window 64, \(count) rts", metric: "CPU per round trip", unit: "µs",
-                       value: median(mesh.map(\.cpu)), baseline: median(plain.map(\.cpu))),
+                Figure(scenario: name, metric: "round trips/s", unit: "rt/s", values: runs.mesh.mapValues { median($0.map(\.rate)) },
+                       reference: .plain(median(runs.plain.map(\.rate)))),
+                Figure(scenario: name, metric: "CPU per round trip", unit: "µs", values: runs.mesh.mapValues { median($0.map(\.cpu)) },
+                       reference: .plain(median(runs.plain.map(\.cpu)))),
             ]
         case "large":
             var figures: [Figure] = []
             for (size, count) in [(64 * 1024, settings.count(2000, quick: 20)), (1 << 20, settings.count(100, quick: 4))] {
                 let payload = String(repeating: "x", count: size)
-                var mesh: [Double] = []
-                var plain: [Double] = []
-                for _ in 0..<reps {
-                    plain.append(try await plainOneWay(payload: payload, count: count).rate * Double(size) / 1e6)
-                    mesh.append(try await meshOneWay(payload: payload, count: count).rate * Double(size) / 1e6)
+                let megabytes = { (rate: Double) in rate * Double(size) / 1e6 }
+                let runs = try await interleave(reps, protocols) {
+                    megabytes(try await plainOneWay(payload: payload, count: count).rate)
+                } mesh: { wire in
+                    megabytes(try await meshOneWay(payload: payload, count: count, wire: wire).rate)
                 }
-                let value = median(mesh), base = median(plain)
                 figures.append(Figure(scenario: "\(sizeText(size)) one-way, \(count) msgs", metric: "payload MB/s", unit: "MB/s",
-                                      value: value, baseline: base, goal: "≥ 20% of plain", met: value >= 0.2 * base))
+                                      values: runs.mesh.mapValues(median), reference: .plain(median(runs.plain)),
+                                      goal: Goal(text: "≥ 20% of plain", bound: .ratioAtLeast(0.2))))
             }
             return figures
         case "latency":
             let count = settings.count(10_000, quick: 200)
-            let mesh = try await meshLatency(count: count)
-            let plain = try await plainLatency(count: count)
-            let p50 = percentile(mesh, 0.5), base50 = percentile(plain, 0.5)
+            let runs = try await interleave(1, protocols) {
+                try await plainLatency(count: count)
+            } mesh: { wire in
+                try await meshLatency(count: count, wire: wire)
+            }
+            let mesh = runs.mesh.mapValues { $0[0] }, plain = runs.plain[0]
+            let name = "request/reply, \(count) sequential"
             return [
-                Figure(scenario: "request/reply, \(count) sequential", metric: "p50", unit: "µs", value: p50, baseline: base50,
-                       goal: "≤ 1.5× plain", met: p50 <= 1.5 * base50),
-                Figure(scenario: "request/reply, \(count) sequential", metric: "p99", unit: "µs",
-                       value: percentile(mesh, 0.99), baseline: percentile(plain, 0.99)),
-                Figure(scenario: "request/reply, \(count) sequential", metric: "p99.9", unit: "µs",
-                       value: percentile(mesh, 0.999), baseline: percentile(plain, 0.999)),
+                Figure(scenario: name, metric: "p50", unit: "µs", values: mesh.mapValues { percentile($0, 0.5) },
+                       reference: .plain(percentile(plain, 0.5)), goal: Goal(text: "≤ 1.5× plain", bound: .ratioAtMost(1.5))),
+                Figure(scenario: name, metric: "p99", unit: "µs", values: mesh.mapValues { percentile($0, 0.99) },
+                       reference: .plain(percentile(plain, 0.99))),
+                Figure(scenario: name, metric: "p99.9", unit: "µs", values: mesh.mapValues { percentile($0, 0.999) },
+                       reference: .plain(percentile(plain, 0.999))),
             ]
         case "handshakes":
-            let count = settings.count(1000, quick: 32)
-            let sequential = try await meshHandshakes(count: count, parallel: 1)
-            let plainSequential = try await plainHandshakes(count: count, parallel: 1)
-            let parallel = try await meshHandshakes(count: count, parallel: 16)
-            let plainParallel = try await plainHandshakes(count: count, parallel: 16)
-            let crowded = try await meshHandshakes(count: settings.count(200, quick: 16), parallel: 1, extraClients: 1000)
-            // First contact from an address: every handshake from a new client name, so no remembered
-            // client helps; trial decryption runs over all 1,000 entries before the right one.
-            let cold = try await meshHandshakes(count: settings.count(64, quick: 16), parallel: 16, extraClients: 1000)
-            let p50 = percentile(sequential.times, 0.5)
-            let crowded50 = percentile(crowded.times, 0.5)
-            return [
-                Figure(scenario: "handshake cycle, \(count) sequential", metric: "cycles/s", unit: "/s",
-                       value: sequential.rate, baseline: plainSequential.rate),
-                Figure(scenario: "handshake cycle, \(count) sequential", metric: "p50", unit: "ms", value: p50,
-                       baseline: percentile(plainSequential.times, 0.5), goal: "≤ 3 ms", met: p50 <= 3),
-                Figure(scenario: "handshake cycle, \(count) sequential", metric: "p99", unit: "ms",
-                       value: percentile(sequential.times, 0.99), baseline: percentile(plainSequential.times, 0.99)),
-                Figure(scenario: "handshake cycle, \(count), 16 in parallel", metric: "cycles/s", unit: "/s",
-                       value: parallel.rate, baseline: plainParallel.rate),
-                Figure(scenario: "handshake cycle, \(count), 16 in parallel", metric: "p50", unit: "ms",
-                       value: percentile(parallel.times, 0.5), baseline: percentile(plainParallel.times, 0.5)),
-                Figure(scenario: "handshake cycle, \(count), 16 in parallel", metric: "p99", unit: "ms",
-                       value: percentile(parallel.times, 0.99), baseline: percentile(plainParallel.times, 0.99)),
-                Figure(scenario: "handshake, 1,000 configured clients (last)", metric: "p50 (baseline: 1 client)", unit: "ms",
-                       value: crowded50, baseline: p50, goal: "≤ 2× one client", met: crowded50 <= 2 * p50),
-                Figure(scenario: "handshake, 1,000 configured clients, 16 alternating", metric: "p50 (baseline: 16 parallel, 1 client each)", unit: "ms",
-                       value: percentile(cold.times, 0.5), baseline: percentile(parallel.times, 0.5)),
-            ]
+            return try await handshakeFigures(settings: settings)
         case "reconnect":
             let count = settings.count(5, quick: 2)
-            let defaults = try await meshReconnect(count: count, policy: ReconnectPolicy())
-            let fast = try await meshReconnect(count: count, policy: ReconnectPolicy(initialDelay: .milliseconds(10), maximumDelay: .milliseconds(50)))
+            var defaults: [WireProtocol: Double] = [:]
+            var fast: [WireProtocol: Double] = [:]
+            for wire in protocols {
+                defaults[wire] = try await meshReconnect(count: count, policy: ReconnectPolicy(), wire: wire)
+                fast[wire] = try await meshReconnect(
+                    count: count, policy: ReconnectPolicy(initialDelay: .milliseconds(10), maximumDelay: .milliseconds(50)), wire: wire)
+            }
             return [
-                Figure(scenario: "server restart to first message", metric: "default backoff (1 s, jittered)", unit: "ms", value: defaults),
-                Figure(scenario: "server restart to first message", metric: "10 ms backoff", unit: "ms", value: fast),
+                Figure(scenario: "server restart to first message", metric: "default backoff (1 s, jittered)", unit: "ms", values: defaults),
+                Figure(scenario: "server restart to first message", metric: "10 ms backoff", unit: "ms", values: fast),
             ]
         case "peers":
             let count = settings.count(1000, quick: 20)
-            // The baseline first, so that its figure is not hidden by heap the mesh scenario freed.
+            // The baseline first, so that its figure is not hidden by heap the mesh scenarios freed.
             let plain = try await plainPeers(count: count)
-            let mesh = try await meshPeers(count: count)
-            let kib = mesh.bytesPerPeer / 1024
+            var mesh: [WireProtocol: (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double)] = [:]
+            for wire in protocols { mesh[wire] = try await meshPeers(count: count, wire: wire) }
+            let name = "\(count) idle peers, one server"
             return [
-                Figure(scenario: "\(count) idle peers, one server", metric: "resident memory per peer", unit: "KiB", value: kib,
-                       baseline: plain.bytesPerPeer / 1024, goal: "≤ 64 KiB", met: kib <= 64),
-                Figure(scenario: "\(count) idle peers, one server", metric: "one message to each", unit: "ms",
-                       value: mesh.fanOutMs, baseline: plain.fanOutMs),
-                Figure(scenario: "\(count) idle peers, one server", metric: "all connected (dials at once)", unit: "s",
-                       value: mesh.connectSeconds),
+                Figure(scenario: name, metric: "resident memory per peer", unit: "KiB", values: mesh.mapValues { $0.bytesPerPeer / 1024 },
+                       reference: .plain(plain.bytesPerPeer / 1024), goal: Goal(text: "≤ 24 KiB", bound: .valueAtMost(24))),
+                Figure(scenario: name, metric: "one message to each", unit: "ms", values: mesh.mapValues(\.fanOutMs),
+                       reference: .plain(plain.fanOutMs)),
+                Figure(scenario: name, metric: "all connected (dials at once)", unit: "s", values: mesh.mapValues(\.connectSeconds)),
             ]
         default:
             return []
         }
     }
 
-    static func printTable(_ figures: [Figure]) {
-        for figure in figures {
-            let ratio = figure.baseline.map { $0 > 0 ? fixed(figure.value / $0, 2) + "×" : "-" } ?? "-"
-            let base = figure.baseline.map { format($0) } ?? "-"
-            let goal = figure.goal.map { "\($0): \(figure.met == true ? "met" : "MISSED")" } ?? ""
-            print("\(figure.scenario) | \(figure.metric) | \(format(figure.value)) \(figure.unit) | plain \(base) | \(ratio) | \(goal)")
+    static func handshakeFigures(settings: Settings) async throws -> [Figure] {
+        let count = settings.count(1000, quick: 32)
+        let plainSequential = try await plainHandshakes(count: count, parallel: 1)
+        let plainParallel = try await plainHandshakes(count: count, parallel: 16)
+        var sequential: [WireProtocol: (rate: Double, times: [Double])] = [:]
+        var parallel = sequential, crowded = sequential, cold = sequential
+        for wire in settings.protocols {
+            sequential[wire] = try await meshHandshakes(count: count, parallel: 1, wire: wire)
+            parallel[wire] = try await meshHandshakes(count: count, parallel: 16, wire: wire)
+            crowded[wire] = try await meshHandshakes(count: settings.count(200, quick: 16), parallel: 1, extraClients: 1000, wire: wire)
+            // First contact from an address: every handshake from a new client name, so no remembered
+            // client helps; trial decryption runs over all 1,000 entries before the right one.
+            cold[wire] = try await meshHandshakes(count: settings.count(64, quick: 16), parallel: 16, extraClients: 1000, wire: wire)
         }
+        let p50 = { (runs: [WireProtocol: (rate: Double, times: [Double])]) in runs.mapValues { percentile($0.times, 0.5) } }
+        let p99 = { (runs: [WireProtocol: (rate: Double, times: [Double])]) in runs.mapValues { percentile($0.times, 0.99) } }
+        let one = "handshake cycle, \(count) sequential", sixteen = "handshake cycle, \(count), 16 in parallel"
+        return [
+            Figure(scenario: one, metric: "cycles/s", unit: "/s", values: sequential.mapValues(\.rate), reference: .plain(plainSequential.rate)),
+            Figure(scenario: one, metric: "p50", unit: "ms", values: p50(sequential), reference: .plain(percentile(plainSequential.times, 0.5)),
+                   goal: Goal(text: "≤ 3 ms", bound: .valueAtMost(3))),
+            Figure(scenario: one, metric: "p99", unit: "ms", values: p99(sequential), reference: .plain(percentile(plainSequential.times, 0.99))),
+            Figure(scenario: sixteen, metric: "cycles/s", unit: "/s", values: parallel.mapValues(\.rate), reference: .plain(plainParallel.rate)),
+            Figure(scenario: sixteen, metric: "p50", unit: "ms", values: p50(parallel), reference: .plain(percentile(plainParallel.times, 0.5))),
+            Figure(scenario: sixteen, metric: "p99", unit: "ms", values: p99(parallel), reference: .plain(percentile(plainParallel.times, 0.99))),
+            Figure(scenario: "handshake, 1,000 configured clients (last)", metric: "p50 (ratio: against 1 client, sequential, same protocol)",
+                   unit: "ms", values: p50(crowded), reference: .sameProtocol(p50(sequential)),
+                   goal: Goal(text: "≤ 2× one client", bound: .ratioAtMost(2))),
+            Figure(scenario: "handshake, 1,000 configured clients, 16 alternating",
+                   metric: "p50 (ratio: against 16 parallel, 1 client each, same protocol)", unit: "ms", values: p50(cold),
+                   reference: .sameProtocol(p50(parallel))),
+        ]
     }
-
-    static func format(_ value: Double) -> String {
-        value >= 1000 ? fixed(value, 0) : value >= 10 ? fixed(value, 1) : fixed(value, 2)
-    }
-
-    static func jsonReport(_ figures: [Figure]) -> String {
-        let items = figures.map { figure -> String in
-            var fields = [
-                "\"scenario\":\(quoted(figure.scenario))", "\"metric\":\(quoted(figure.metric))", "\"unit\":\(quoted(figure.unit))",
-                "\"value\":\(fixed(figure.value, 3))",
-            ]
-            if let baseline = figure.baseline { fields.append("\"baseline\":\(fixed(baseline, 3))") }
-            if let goal = figure.goal { fields.append("\"goal\":\(quoted(goal))") }
-            if let met = figure.met { fields.append("\"met\":\(met)") }
-            return "{" + fields.joined(separator: ",") + "}"
-        }
-        return "[" + items.joined(separator: ",") + "]"
-    }
-
-    static func quoted(_ text: String) -> String { String(decoding: JSONString.encode(text), as: UTF8.self) }
 }

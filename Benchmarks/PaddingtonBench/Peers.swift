@@ -7,8 +7,9 @@ import PaddingtonTestSupport
 
 /// Idle peers held by one server process: the clients run in a child process (this binary, in a
 /// hidden mode), so the server's resident memory is measured alone.
-func meshPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double) {
+func meshPeers(count: Int, wire: WireProtocol) async throws -> (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double) {
     var serverConfig = try ServiceConfiguration(name: "server", url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+    serverConfig.protocolPolicy = wire.policy
     let anywhere = try IPAllowance(parsing: "127.0.0.1")
     var lines: [String] = []
     for n in 0..<count {
@@ -21,7 +22,15 @@ func meshPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Doub
     let server = Mesh(configuration: serverConfig, options: options, logger: quietLogger())
     let connected = Latch()
     connected.reset(target: count)
-    let events = Task { [stream = server.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } }
+    let watch = ProtocolWatch(wire)
+    let events = Task { [stream = server.events] in
+        for await event in stream {
+            if case .peerConnected(let peer) = event {
+                watch.observe(peer)
+                connected.increment()
+            }
+        }
+    }
     let serverTask = Task { try? await server.run() }
     let port = try await server.listeningPort()
     let spec = FileManager.default.temporaryDirectory.appendingPathComponent("paddington-bench-peers-\(getpid())")
@@ -35,7 +44,7 @@ func meshPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Doub
 
     try await Task.sleep(for: .milliseconds(300))
     let before = residentBytes()
-    let child = try startChild(["mesh-peers-child", spec.path])
+    let child = try startChild(["mesh-peers-child", spec.path, wire.policy.description])
     let start = ContinuousClock.now
     await connected.wait()
     let connectSeconds = seconds(ContinuousClock.now - start)
@@ -53,12 +62,13 @@ func meshPeers(count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Doub
     server.shutdown()
     await serverTask.value
     await events.value
+    try watch.check()
     return (Double(after - before) / Double(count), fanOutMs, connectSeconds)
 }
 
-/// The child side: one Mesh per peer, each dialling the server; prints `received N` when every peer
-/// has had a message.
-func meshPeersChild(specPath: String) async throws {
+/// The child side: one Mesh per peer, each dialling the server with `policy`; prints `received N` when
+/// every peer has had a message.
+func meshPeersChild(specPath: String, policy: ProtocolPolicy) async throws {
     let text = try String(contentsOfFile: specPath, encoding: .utf8)
     var lines = text.split(separator: "\n").map(String.init)
     guard let port = Int(lines.removeFirst()) else { throw BenchError("bad spec") }
@@ -69,6 +79,7 @@ func meshPeersChild(specPath: String) async throws {
         let parts = line.split(separator: " ").map(String.init)
         let keys = EnvelopeKeys(inner: try SecretKey(hex: parts[1]), outer: try SecretKey(hex: parts[2]))
         var config = try ServiceConfiguration(name: parts[0], port: 0)
+        config.protocolPolicy = policy
         try config.addServer(try Invitation(name: "server", url: "ws://127.0.0.1:\(port)/", zone: "default", keys: keys))
         let mesh = Mesh(configuration: config, logger: quietLogger())
         mesh.onMessage { _, _ in received.increment() }

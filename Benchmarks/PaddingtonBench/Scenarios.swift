@@ -5,19 +5,10 @@ import NIOWebSocket
 import Paddington
 import PaddingtonTestSupport
 
-/// One line of the report.
-struct Figure {
-    var scenario: String
-    var metric: String
-    var unit: String
-    var value: Double
-    var baseline: Double?
-    var goal: String?
-    var met: Bool?
-}
-
 struct Settings {
     var quick: Bool
+    /// The wire protocols each mesh scenario runs with, in this order.
+    var protocols: [WireProtocol]
     var repetitions: Int { quick ? 1 : 3 }
     func count(_ full: Int, quick small: Int) -> Int { quick ? small : full }
 }
@@ -26,11 +17,25 @@ let smallPayload = String(repeating: "x", count: 100)
 
 // MARK: - Throughput
 
+/// Starts a ``MeshPair`` on `wire` and checks that its link negotiated it.
+func startPair(
+    _ wire: WireProtocol, serverHandler: @escaping MessageHandler, clientHandler: @escaping MessageHandler = { _, _ in }
+) async throws -> MeshPair {
+    let pair = try await MeshPair.start(protocolPolicy: wire.policy, serverHandler: serverHandler, clientHandler: clientHandler)
+    do {
+        try wire.check(pair.serverInfo)
+    } catch {
+        await pair.stop()
+        throw error
+    }
+    return pair
+}
+
 /// Sends `count` payloads one way, sequentially from one task; returns (messages/s, CPU µs per message).
-func meshOneWay(payload: String, count: Int) async throws -> (rate: Double, cpu: Double) {
+func meshOneWay(payload: String, count: Int, wire: WireProtocol) async throws -> (rate: Double, cpu: Double) {
     let received = Latch()
     received.reset(target: count)
-    let pair = try await MeshPair.start(serverHandler: { _, _ in received.increment() })
+    let pair = try await startPair(wire, serverHandler: { _, _ in received.increment() })
     let cpu = cpuSeconds()
     let start = ContinuousClock.now
     for _ in 0..<count { try await pair.client.send(payload, to: "server") }
@@ -62,12 +67,12 @@ func plainOneWay(payload: String, count: Int) async throws -> (rate: Double, cpu
 }
 
 /// Round trips with `window` requests in flight; returns round trips/s and CPU µs per round trip.
-func meshEcho(count: Int, window size: Int) async throws -> (rate: Double, cpu: Double) {
+func meshEcho(count: Int, window size: Int, wire: WireProtocol) async throws -> (rate: Double, cpu: Double) {
     let window = Window(size: size)
     let received = Latch()
     received.reset(target: count)
-    let pair = try await MeshPair.start(
-        serverHandler: { message, context in try await context.reply(message.payload) },
+    let pair = try await startPair(
+        wire, serverHandler: { message, context in try await context.reply(message.payload) },
         clientHandler: { _, _ in
             received.increment()
             window.release()
@@ -121,10 +126,10 @@ func plainEcho(count: Int, window size: Int) async throws -> (rate: Double, cpu:
 // MARK: - Latency
 
 /// Sequential request/reply times in microseconds, sorted.
-func meshLatency(count: Int) async throws -> [Double] {
+func meshLatency(count: Int, wire: WireProtocol) async throws -> [Double] {
     let window = Window(size: 0)
-    let pair = try await MeshPair.start(
-        serverHandler: { message, context in try await context.reply(message.payload) },
+    let pair = try await startPair(
+        wire, serverHandler: { message, context in try await context.reply(message.payload) },
         clientHandler: { _, _ in window.release() })
     var samples: [Double] = []
     samples.reserveCapacity(count)
@@ -165,8 +170,10 @@ func plainLatency(count: Int) async throws -> [Double] {
 
 /// `count` cycles of connect + handshake + first message delivered + close, `parallel` at a time.
 /// Returns (cycles/s, sorted cycle times in ms).
-func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0) async throws -> (rate: Double, times: [Double]) {
+func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0, wire: WireProtocol) async throws -> (rate: Double, times: [Double]) {
     var serverConfig = try ServiceConfiguration(name: "server", url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+    serverConfig.protocolPolicy = wire.policy
+    let watch = ProtocolWatch(wire)
     let anywhere = try IPAllowance(parsing: "127.0.0.1")
     // The benchmarking clients come last in configuration order: the worst case for trial decryption.
     for n in 0..<extraClients { try serverConfig.addClient("other\(n)", allowing: anywhere) }
@@ -191,6 +198,7 @@ func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0) async thro
             let latch = received.withLockedValue { $0["client\(worker)"]! }
             group.addTask {
                 var config = try ServiceConfiguration(name: "client\(worker)", port: 0)
+                config.protocolPolicy = wire.policy
                 try config.addServer(invitation)
                 var times: [Double] = []
                 for cycle in 0..<perWorker {
@@ -198,7 +206,14 @@ func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0) async thro
                     let client = Mesh(configuration: config, logger: quietLogger())
                     let connected = Latch()
                     connected.reset(target: 1)
-                    let events = Task { [stream = client.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } }
+                    let events = Task { [stream = client.events] in
+                        for await event in stream {
+                            if case .peerConnected(let peer) = event {
+                                watch.observe(peer)
+                                connected.increment()
+                            }
+                        }
+                    }
                     let running = Task { try? await client.run() }
                     await connected.wait()
                     latch.reset(target: 1)
@@ -220,6 +235,7 @@ func meshHandshakes(count: Int, parallel: Int, extraClients: Int = 0) async thro
     server.shutdown()
     await serverTask.value
     await drain.value
+    try watch.check()
     return (Double(times.count) / elapsed, times.sorted())
 }
 
@@ -260,8 +276,10 @@ func plainHandshakes(count: Int, parallel: Int) async throws -> (rate: Double, t
 
 /// Time from starting a new server on the same port (after the old one stopped) to the first message
 /// delivered on the re-established link, in ms; median over `count` restarts.
-func meshReconnect(count: Int, policy: ReconnectPolicy) async throws -> Double {
+func meshReconnect(count: Int, policy: ReconnectPolicy, wire: WireProtocol) async throws -> Double {
     var serverConfig = try ServiceConfiguration(name: "server", url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+    serverConfig.protocolPolicy = wire.policy
+    let watch = ProtocolWatch(wire)
     var invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
     let options = MeshConfiguration(reconnect: policy)
     let first = Mesh(configuration: serverConfig, options: options, logger: quietLogger())
@@ -271,11 +289,19 @@ func meshReconnect(count: Int, policy: ReconnectPolicy) async throws -> Double {
     serverConfig.port = port
     invitation.url = "ws://127.0.0.1:\(port)/"
     var clientConfig = try ServiceConfiguration(name: "client", port: 0)
+    clientConfig.protocolPolicy = wire.policy
     try clientConfig.addServer(invitation)
     let client = Mesh(configuration: clientConfig, options: options, logger: quietLogger())
     let connected = Latch()
     connected.reset(target: 1)
-    let events = Task { [stream = client.events] in for await event in stream { if case .peerConnected = event { connected.increment() } } }
+    let events = Task { [stream = client.events] in
+        for await event in stream {
+            if case .peerConnected(let peer) = event {
+                watch.observe(peer)
+                connected.increment()
+            }
+        }
+    }
     let clientTask = Task { try? await client.run() }
     await connected.wait()
     var samples: [Double] = []
@@ -302,5 +328,6 @@ func meshReconnect(count: Int, policy: ReconnectPolicy) async throws -> Double {
     await clientTask.value
     await serverTask.value
     await events.value
+    try watch.check()
     return median(samples)
 }

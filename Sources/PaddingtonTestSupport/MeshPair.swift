@@ -5,19 +5,27 @@ import Paddington
 package struct MeshPair: Sendable {
     package let server: Mesh
     package let client: Mesh
+    /// The server as the client saw it when the link came up, with the wire protocol negotiated
+    /// (``PeerInfo/protocolVersion``).
+    package let serverInfo: PeerInfo
     private let tasks: [Task<Void, Never>]
 
     /// Starts both meshes and returns once the client is connected.
     ///
     /// - Parameters:
+    ///   - protocolPolicy: the wire protocols both services may use (`ServiceConfiguration.protocolPolicy`
+    ///     on each side): `.auto` negotiates protocol 2 between these two peers, `.off` keeps them on
+    ///     protocol 1.
     ///   - extraClients: more clients configured on the server (never connected), for trial decryption.
     package static func start(
+        protocolPolicy: ProtocolPolicy = .auto,
         options: MeshConfiguration = MeshConfiguration(),
         extraClients: Int = 0,
         serverHandler: @escaping MessageHandler,
         clientHandler: @escaping MessageHandler = { _, _ in }
     ) async throws -> MeshPair {
         var serverConfig = try ServiceConfiguration(name: "server", url: "http://127.0.0.1:1", ip: "127.0.0.1", port: 0)
+        serverConfig.protocolPolicy = protocolPolicy
         let anywhere = try IPAllowance(parsing: "127.0.0.1")
         for n in 0..<extraClients { try serverConfig.addClient("other\(n)", allowing: anywhere) }
         var invitation = try serverConfig.addClient("client", allowing: anywhere)
@@ -27,12 +35,13 @@ package struct MeshPair: Sendable {
         let port = try await server.listeningPort()
         invitation.url = "ws://127.0.0.1:\(port)/"
         var clientConfig = try ServiceConfiguration(name: "client", port: 0)
+        clientConfig.protocolPolicy = protocolPolicy
         try clientConfig.addServer(invitation)
         let client = Mesh(configuration: clientConfig, options: options, logger: quietLogger("client"))
         client.onMessage(clientHandler)
         tasks.append(Task { _ = try? await client.run() })
-        try await client.waitUntilConnected("server", timeout: .seconds(30))
-        return MeshPair(server: server, client: client, tasks: tasks)
+        let serverInfo = try await client.waitUntilConnected("server", timeout: .seconds(30))
+        return MeshPair(server: server, client: client, serverInfo: serverInfo, tasks: tasks)
     }
 
     /// Shuts both meshes down and waits for them.

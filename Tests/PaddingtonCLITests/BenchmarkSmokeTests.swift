@@ -6,7 +6,7 @@ import Testing
 /// speed is measured by running the benchmark, not by tests.
 @Suite("Benchmark smoke")
 struct BenchmarkSmokeTests {
-    @Test("every scenario runs and reports JSON")
+    @Test("every scenario runs on both protocols and reports JSON")
     func smoke() async throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -20,5 +20,11 @@ struct BenchmarkSmokeTests {
         let scenarios = Set((figures ?? []).compactMap { $0["scenario"] as? String })
         #expect(scenarios.count >= 8, "\(child.stdout.suffix(1000))")
         #expect((figures ?? []).allSatisfy { ($0["value"] as? Double).map { $0.isFinite } ?? false })
+        // Every mesh scenario ran on both wire protocols (the binary fails when a link negotiated
+        // another protocol than the one asked for).
+        for scenario in scenarios {
+            let protocols = Set((figures ?? []).filter { $0["scenario"] as? String == scenario }.compactMap { $0["protocol"] as? Int })
+            #expect(protocols == [1, 2], "\(scenario): protocols \(protocols)")
+        }
     }
 }
