@@ -118,7 +118,7 @@ func fuzzProtocolTwoSession(_ data: [UInt8]) {
 private func fuzzServerSession(_ frames: [[UInt8]], pattern: UInt8) {
     let candidates = [V2SessionFixture.stranger, V2SessionFixture.client]
     var server = ProtocolTwoServerHandshake(
-        localName: "echo-server", candidates: candidates, keys: candidates.map { ProtocolTwo.psk(from: $0.keys) },
+        localName: "echo-server", clients: candidates, keys: candidates.map { ProtocolTwo.psk(from: $0.keys) },
         prologue: ProtocolTwoFixture.prologue, identity: V2SessionFixture.identity,
         ephemeralPrivateKey: ProtocolTwoFixture.responderEphemeral)
     let start = server.receive(V2SessionFixture.message1)

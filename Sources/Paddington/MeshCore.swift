@@ -21,6 +21,11 @@ final class MeshCore: Sendable {
     let protocolTwoKeys: [SecretKey]
     /// When a protocol 2 sender marks a frame the last under its key.
     let rekeyPolicy: ProtocolTwo.RekeyPolicy
+    /// Whether no two clients share keys. Then the client that last authenticated from an address may
+    /// be tried first on a new connection from it (a reconnect costs one trial, not a scan) without
+    /// changing which client is found: the only one whose keys open the frame, as the first in
+    /// configuration order would be.
+    let clientKeysAreDistinct: Bool
 
     init(
         configuration: ServiceConfiguration,
@@ -42,11 +47,17 @@ final class MeshCore: Sendable {
         self.outboundInterceptors = outboundInterceptors
         events = EventHub(bufferSize: options.eventBufferSize)
         protocolTwoKeys = configuration.clients.map { ProtocolTwo.psk(from: $0.keys) }
+        clientKeysAreDistinct = Set(protocolTwoKeys.map(\.fingerprint)).count == protocolTwoKeys.count
         rekeyPolicy = ProtocolTwo.RekeyPolicy(
             frames: options.rekey.frames, bytes: options.rekey.bytes, interval: options.rekey.interval)
     }
 
     var isShuttingDown: Bool { registry.isShuttingDown }
+
+    /// The client to try first on a connection from `address`, when that cannot change the outcome.
+    func preferredClient(from address: IPAddress) -> PeerID? {
+        clientKeysAreDistinct ? registry.lastClient(from: address) : nil
+    }
 
     func emit(_ event: MeshEvent) {
         statistics.record(event)

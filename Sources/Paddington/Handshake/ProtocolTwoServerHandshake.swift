@@ -3,7 +3,8 @@ import PaddingtonCrypto
 /// The accepting side of protocol 2 (paddington-v2 §5 and §7), as a pure state machine.
 ///
 /// 1. Message 1 is opened by trial decryption over the candidates (the clients allowed from the source
-///    address, in configuration order), with no Diffie-Hellman; none opens it: refused.
+///    address, in configuration order, the preferred one first), with no Diffie-Hellman; none opens it:
+///    refused.
 /// 2. Message 2 goes back; the link's ``ProtocolTwoCodec`` is made from the split.
 /// 3. The client's first transport frame, CONTROL `PeerDetails`, must carry the name and zone of the
 ///    client whose key opened message 1. Only now is the client authenticated (message 1 can be
@@ -22,9 +23,14 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
 
     private var state: State = .awaitingMessage1
     let localName: String
-    /// The clients allowed from the source address, and their `psk_v2`, in configuration order.
-    let candidates: [ClientEntry]
+    /// Every configured client and its `psk_v2`, in configuration order (the configuration's arrays).
+    let clients: [ClientEntry]
     let keys: [SecretKey]
+    /// The connection's source address: only clients allowed from it are tried. Nil tries all.
+    let address: IPAddress?
+    /// Tried first: the client that last authenticated from this address (the caller passes one only
+    /// when no two clients share keys, so that this cannot change which client is found).
+    let preferred: PeerID?
     let prologue: [UInt8]
     let identity: EngineIdentity
     /// The service-wide policy, for clients with no policy of their own.
@@ -38,13 +44,16 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
     package private(set) var identifiedClient: ClientEntry?
 
     package init(
-        localName: String, candidates: [ClientEntry], keys: [SecretKey], prologue: [UInt8], identity: EngineIdentity,
+        localName: String, clients: [ClientEntry], keys: [SecretKey], address: IPAddress? = nil, preferred: PeerID? = nil,
+        prologue: [UInt8], identity: EngineIdentity,
         servicePolicy: ProtocolPolicy = .auto, rekey: ProtocolTwo.RekeyPolicy = ProtocolTwo.RekeyPolicy(),
         ephemeralPrivateKey: SecretKey? = nil
     ) {
         self.localName = localName
-        self.candidates = candidates
+        self.clients = clients
         self.keys = keys
+        self.address = address
+        self.preferred = preferred
         self.prologue = prologue
         self.identity = identity
         self.servicePolicy = servicePolicy
@@ -59,14 +68,19 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
         do {
             switch state {
             case .awaitingMessage1:
+                // The candidates: clients allowed from the address, the preferred one first, then in
+                // configuration order. Picked now and dropped after: the machine keeps no copy.
+                let allowed = clients.indices.filter { index in address.map(clients[index].allowance.allows) ?? true }
+                let first = preferred.flatMap { peer in allowed.first { clients[$0].name == peer.name && clients[$0].zone == peer.zone } }
+                let order = (first.map { [$0] } ?? []) + allowed.filter { $0 != first }
                 guard var responder = try NoiseResponder.open(
-                    message1: frame, candidates: keys, prologue: prologue, ephemeralPrivateKey: ephemeralPrivateKey)
+                    message1: frame, candidates: order.map { keys[$0] }, prologue: prologue, ephemeralPrivateKey: ephemeralPrivateKey)
                 else {
-                    let names = candidates.prefix(8).map { "\($0.name)@\($0.zone)" }.joined(separator: ", ")
+                    let names = order.prefix(8).map { "\(clients[$0].name)@\(clients[$0].zone)" }.joined(separator: ", ")
                     throw PaddingtonError(.authenticationFailed,
-                        "Noise message 1 did not open with the key of any client allowed from this address (\(candidates.count) tried: \(names)\(candidates.count > 8 ? ", …" : ""))")
+                        "Noise message 1 did not open with the key of any client allowed from this address (\(order.count) tried: \(names)\(order.count > 8 ? ", …" : ""))")
                 }
-                let client = candidates[responder.candidateIndex]
+                let client = clients[order[responder.candidateIndex]]
                 identifiedClient = client
                 if !(client.protocolPolicy ?? servicePolicy).allowsProtocolTwo {
                     throw PaddingtonError(.protocolVersionMismatch, "protocol 2 is off for client \(client.name)@\(client.zone)")

@@ -259,17 +259,19 @@ final class Listener: Sendable {
     private func serve(_ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, connection: InboundConnection, session: LinkSession) async {
         let configuration = core.configuration
         let options = core.options
+        let preferred = core.preferredClient(from: connection.ip)
         if connection.negotiation.version == 2 {
-            let admitted = configuration.clients.indices.filter { configuration.clients[$0].allowance.allows(connection.ip) }
+            // The configuration's own arrays, shared, not copied: a connection costs no copy of the
+            // client list (the candidates are picked when message 1 arrives, and dropped after).
             var machine = ProtocolTwoServerHandshake(
-                localName: configuration.name, candidates: admitted.map { configuration.clients[$0] },
-                keys: admitted.map { core.protocolTwoKeys[$0] }, prologue: connection.negotiation.prologue,
+                localName: configuration.name, clients: configuration.clients, keys: core.protocolTwoKeys, address: connection.ip,
+                preferred: preferred, prologue: connection.negotiation.prologue,
                 identity: options.identity, servicePolicy: configuration.protocolPolicy, rekey: core.rekeyPolicy)
             await serve(ws, machine: &machine, connection: connection, session: session)
         } else {
             var machine = ServerHandshake(
                 localName: configuration.name, candidates: configuration.clients, address: connection.ip,
-                preferred: core.registry.lastClient(from: connection.ip), maskedSalts: connection.maskedSalts, identity: options.identity,
+                preferred: preferred, maskedSalts: connection.maskedSalts, identity: options.identity,
                 negotiation: connection.negotiation, servicePolicy: configuration.protocolPolicy)
             await serve(ws, machine: &machine, connection: connection, session: session)
         }

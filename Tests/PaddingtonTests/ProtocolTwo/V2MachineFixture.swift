@@ -73,7 +73,7 @@ struct V2MachineFixture {
     ) throws -> ProtocolTwoServerHandshake {
         let candidates = try candidates ?? [try clientEntry(name: "stranger", keys: .generate()), try clientEntry()]
         return ProtocolTwoServerHandshake(
-            localName: localName, candidates: candidates, keys: candidates.map { ProtocolTwo.psk(from: $0.keys) },
+            localName: localName, clients: candidates, keys: candidates.map { ProtocolTwo.psk(from: $0.keys) },
             prologue: prologue ?? self.prologue, identity: identity, servicePolicy: servicePolicy, rekey: rekey,
             ephemeralPrivateKey: try responderEphemeral)
     }
