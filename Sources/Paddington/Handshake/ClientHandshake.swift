@@ -6,7 +6,7 @@ import PaddingtonCrypto
 /// 3. Frame 2 must open under `(PSK_inner, SK_out)`: proof that the server read frame 1.
 /// 4. Frame 3 sends our `PeerDetails`; frame 4 must name the server and zone of the invitation.
 /// 5. `client_is_secondary` means poll `{}` once a second until primary; `server_is_secondary` fails.
-package struct ClientHandshake: HandshakeMachine {
+package struct ClientHandshake: DialledHandshake {
     enum State {
         case awaitingUpgrade
         case awaitingHello

@@ -51,6 +51,12 @@ package protocol HandshakeMachine: ~Copyable {
     mutating func standbyTimerFired() -> [HandshakeAction]
 }
 
+/// The dialling side's machines start once the server accepted the upgrade.
+package protocol DialledHandshake: HandshakeMachine, ~Copyable {
+    /// The server accepted the upgrade: the first frames to send.
+    mutating func upgraded() -> [HandshakeAction]
+}
+
 extension HandshakeMachine where Self: ~Copyable {
     package var usesBinaryFrames: Bool { false }
     package var limitsEachStep: Bool { true }

@@ -9,7 +9,7 @@ import PaddingtonCrypto
 /// 3. The server's CONTROL `PeerDetails` must name the server and zone of the invitation; its standby
 ///    status decides: primary (established), `client_is_secondary` (poll `CheckStandby` once a second,
 ///    answered by `StandbyStatus`) or `server_is_secondary` (refused).
-package struct ProtocolTwoClientHandshake: HandshakeMachine, ~Copyable {
+package struct ProtocolTwoClientHandshake: DialledHandshake, ~Copyable {
     private enum State {
         case awaitingUpgrade
         case awaitingMessage2

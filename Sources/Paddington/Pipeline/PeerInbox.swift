@@ -23,14 +23,15 @@ final class PeerInbox: Sendable {
     }
 
     private struct State {
-        var queue = CircularBuffer<Message>()
+        // Small to start with: an idle link holds one of these, and the queue grows when messages come.
+        var queue = CircularBuffer<Message>(initialCapacity: 2)
         var queuedBytes = 0
         var finished = false
         /// The read loop, waiting for room for its message.
         var producer: Producer?
         var nextProducerID: UInt64 = 0
         /// Delivery tasks waiting for a message (only while the queue is empty).
-        var consumers = CircularBuffer<Consumer>()
+        var consumers = CircularBuffer<Consumer>(initialCapacity: 1)
 
         func hasRoom(for bytes: Int, limits: Limits) -> Bool {
             queue.isEmpty || (queue.count < limits.messages && queuedBytes + bytes <= limits.bytes)

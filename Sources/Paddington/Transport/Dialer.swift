@@ -79,16 +79,16 @@ struct Dialer {
                 throw error
             }
             if negotiation.version == 2 {
-                var machine = try ProtocolTwoClientHandshake(
-                    localName: core.configuration.name, server: server, identity: options.identity,
-                    prologue: negotiation.prologue, rekey: core.rekeyPolicy)
-                let start = machine.upgraded()
-                try await run(ws, machine: &machine, start: start, peer: peer, controller: linkController, established: &established)
+                try await run(ws, peer: peer, controller: linkController, established: &established) {
+                    try ProtocolTwoClientHandshake(
+                        localName: core.configuration.name, server: server, identity: options.identity,
+                        prologue: negotiation.prologue, rekey: core.rekeyPolicy)
+                }
             } else {
-                var machine = ClientHandshake(
-                    localName: core.configuration.name, server: server, identity: options.identity, negotiation: negotiation, salts: salts)
-                let start = machine.upgraded()
-                try await run(ws, machine: &machine, start: start, peer: peer, controller: linkController, established: &established)
+                try await run(ws, peer: peer, controller: linkController, established: &established) {
+                    ClientHandshake(
+                        localName: core.configuration.name, server: server, identity: options.identity, negotiation: negotiation, salts: salts)
+                }
             }
         } catch {
             if established { return true }
@@ -103,9 +103,9 @@ struct Dialer {
     }
 
     /// Runs the client side of the handshake on an upgraded connection, then the session.
-    private func run<Machine: HandshakeMachine & ~Copyable>(
-        _ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, machine: inout Machine, start: [HandshakeAction], peer: PeerID,
-        controller: LinkController, established: inout Bool
+    private func run<Machine: DialledHandshake & ~Copyable>(
+        _ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, peer: PeerID, controller: LinkController, established: inout Bool,
+        makeMachine: () throws -> Machine
     ) async throws {
         let options = core.options
         var role = ClientRole(core: core, peer: peer)
@@ -114,7 +114,13 @@ struct Dialer {
         defer { if registered { established = true } }
         try await ws.executeThenClose { inbound, _ in
             var frames = inbound.makeAsyncIterator()
-            let handshake = try await driver.run(&machine, start: start, role: &role, frames: &frames)
+            let handshake: EstablishedSession
+            do {
+                // The machine lives for the handshake only; the session does not keep it.
+                var machine = try makeMachine()
+                let start = machine.upgraded()
+                handshake = try await driver.run(&machine, start: start, role: &role, frames: &frames)
+            }
             let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize)
             try await session.run(link, claim: nil, frames: &frames) {
                 registered = true

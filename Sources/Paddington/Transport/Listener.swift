@@ -263,32 +263,45 @@ final class Listener: Sendable {
         if connection.negotiation.version == 2 {
             // The configuration's own arrays, shared, not copied: a connection costs no copy of the
             // client list (the candidates are picked when message 1 arrives, and dropped after).
-            var machine = ProtocolTwoServerHandshake(
-                localName: configuration.name, clients: configuration.clients, keys: core.protocolTwoKeys, address: connection.ip,
-                preferred: preferred, prologue: connection.negotiation.prologue,
-                identity: options.identity, servicePolicy: configuration.protocolPolicy, rekey: core.rekeyPolicy)
-            await serve(ws, machine: &machine, connection: connection, session: session)
+            await serve(ws, connection: connection, session: session) {
+                ProtocolTwoServerHandshake(
+                    localName: configuration.name, clients: configuration.clients, keys: core.protocolTwoKeys, address: connection.ip,
+                    preferred: preferred, prologue: connection.negotiation.prologue,
+                    identity: options.identity, servicePolicy: configuration.protocolPolicy, rekey: core.rekeyPolicy)
+            }
         } else {
-            var machine = ServerHandshake(
-                localName: configuration.name, candidates: configuration.clients, address: connection.ip,
-                preferred: preferred, maskedSalts: connection.maskedSalts, identity: options.identity,
-                negotiation: connection.negotiation, servicePolicy: configuration.protocolPolicy)
-            await serve(ws, machine: &machine, connection: connection, session: session)
+            await serve(ws, connection: connection, session: session) {
+                ServerHandshake(
+                    localName: configuration.name, candidates: configuration.clients, address: connection.ip,
+                    preferred: preferred, maskedSalts: connection.maskedSalts, identity: options.identity,
+                    negotiation: connection.negotiation, servicePolicy: configuration.protocolPolicy)
+            }
         }
     }
 
     private func serve<Machine: HandshakeMachine & ~Copyable>(
-        _ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, machine: inout Machine, connection: InboundConnection,
-        session: LinkSession
+        _ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, connection: InboundConnection, session: LinkSession,
+        makeMachine: () -> Machine
     ) async {
         let options = core.options
         var role = ServerRole(registry: core.registry, maxStandby: options.maxStandbyConnections, address: connection.address, logger: logger)
         let driver = HandshakeDriver(controller: connection.controller, stepTimeout: options.handshakeTimeout)
+        var identified: PeerID?
         do {
             try await ws.executeThenClose { inbound, _ in
                 var frames = inbound.makeAsyncIterator()
                 defer { role.release() }
-                let established = try await driver.run(&machine, start: [], role: &role, frames: &frames)
+                let established: EstablishedSession
+                do {
+                    // The machine lives for the handshake only; the session does not keep it.
+                    var machine = makeMachine()
+                    do {
+                        established = try await driver.run(&machine, start: [], role: &role, frames: &frames)
+                    } catch {
+                        identified = machine.identifiedPeer
+                        throw error
+                    }
+                }
                 connection.admission.handshakeDone()
                 let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize)
                 core.registry.authenticated(link.id, from: connection.ip)
@@ -297,7 +310,7 @@ final class Listener: Sendable {
         } catch {
             connection.admission.handshakeDone()
             let failure = core.classify(error, controller: connection.controller, during: "the handshake")
-            let peer = role.peer ?? machine.identifiedPeer
+            let peer = role.peer ?? identified
             // A client whose keys we recognised is worth a notice; a stranger's failure is debug.
             logger.log(level: peer == nil ? .debug : .notice, "handshake failed", metadata: [
                 "peer.address": "\(connection.address)", "peer": "\(peer?.description ?? "unknown")",
