@@ -97,13 +97,10 @@ package struct ProtocolTwoPeerDetails: Equatable, Sendable {
     var engine: String?
     var engineVersion: String?
 
+    /// Protocol 1's `PeerDetails` JSON, with the engine fields before its closing brace.
     func json() -> [UInt8] {
-        var out = Array(#"{"name":"#.utf8)
-        JSONString.append(name, to: &out)
-        out += Array(#","zone":"#.utf8)
-        JSONString.append(zone, to: &out)
-        out += Array(#","version":\#(version),"standby_status":"#.utf8)
-        out += standby.json()
+        var out = WireMessage.PeerDetails(name: name, zone: zone, version: version, standby: standby).json()
+        out.removeLast()
         if let engine {
             out += Array(#","engine":"#.utf8)
             JSONString.append(engine, to: &out)

@@ -79,15 +79,7 @@ package struct ClientHandshake: DialledHandshake {
 
             case .awaitingDetails(let hello):
                 let details = try WireMessage.PeerDetails.decode(try open(frame, keys: try establishedKeys(), step: "frame 4 (server PeerDetails)"))
-                guard details.name == server.name else {
-                    return [fail(.peerNameMismatch, "server says it is '\(details.name)', the invitation is from '\(server.name)'")]
-                }
-                guard details.zone == server.zone else {
-                    return [fail(.peerZoneMismatch, "server says its zone is '\(details.zone)', the invitation is for '\(server.zone)'")]
-                }
-                guard details.version == WireMessage.peerDetailsVersion else {
-                    return [fail(.protocolVersionMismatch, "server speaks PeerDetails version \(details.version), we speak \(WireMessage.peerDetailsVersion)")]
-                }
+                try PeerCheck.server(name: details.name, zone: details.zone, version: details.version, expected: server)
                 return standby(details.standby, hello: hello)
 
             case .awaitingStandbyStatus(let hello):

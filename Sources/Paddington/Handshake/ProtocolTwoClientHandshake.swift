@@ -86,16 +86,7 @@ package struct ProtocolTwoClientHandshake: DialledHandshake, ~Copyable {
                 guard case .peerDetails(let details) = try openControl(frame, step: "the server's PeerDetails") else {
                     throw PaddingtonError(.protocolViolation, "expected the server's PeerDetails")
                 }
-                guard details.name == server.name else {
-                    throw PaddingtonError(.peerNameMismatch, "server says it is '\(details.name)', the invitation is from '\(server.name)'")
-                }
-                guard details.zone == server.zone else {
-                    throw PaddingtonError(.peerZoneMismatch, "server says its zone is '\(details.zone)', the invitation is for '\(server.zone)'")
-                }
-                guard details.version == WireMessage.peerDetailsVersion else {
-                    throw PaddingtonError(.protocolVersionMismatch,
-                        "server speaks PeerDetails version \(details.version), we speak \(WireMessage.peerDetailsVersion)")
-                }
+                try PeerCheck.server(name: details.name, zone: details.zone, version: details.version, expected: server)
                 serverDetails = details
                 return standby(details.standby)
 

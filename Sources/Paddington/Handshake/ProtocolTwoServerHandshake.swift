@@ -94,17 +94,7 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
                 guard case .peerDetails(let details) = try openControl(frame, step: "the client's PeerDetails") else {
                     throw PaddingtonError(.protocolViolation, "expected the client's PeerDetails as the first transport frame")
                 }
-                guard details.name == client.name else {
-                    throw PaddingtonError(.peerNameMismatch, "client with the keys of '\(client.name)' says it is '\(details.name)'")
-                }
-                guard details.zone == client.zone else {
-                    throw PaddingtonError(.peerZoneMismatch,
-                        "client \(client.name) says its zone is '\(details.zone)', its keys are for '\(client.zone)'")
-                }
-                guard details.version == WireMessage.peerDetailsVersion else {
-                    throw PaddingtonError(.protocolVersionMismatch,
-                        "client \(client.name) speaks PeerDetails version \(details.version), we speak \(WireMessage.peerDetailsVersion)")
-                }
+                try PeerCheck.client(name: details.name, zone: details.zone, version: details.version, expected: client)
                 clientDetails = details
                 state = .deciding(client: client, firstDecision: true)
                 return [.decideStandby(name: client.name, zone: client.zone)]

@@ -66,17 +66,10 @@ package struct ServerHandshake: HandshakeMachine {
             } catch {
                 return [fail(error)]
             }
-            guard details.name == client.name else {
-                return [fail(PaddingtonError(.peerNameMismatch,
-                    "client with the keys of '\(client.name)' says it is '\(details.name)'"))]
-            }
-            guard details.zone == client.zone else {
-                return [fail(PaddingtonError(.peerZoneMismatch,
-                    "client \(client.name) says its zone is '\(details.zone)', its keys are for '\(client.zone)'"))]
-            }
-            guard details.version == WireMessage.peerDetailsVersion else {
-                return [fail(PaddingtonError(.protocolVersionMismatch,
-                    "client \(client.name) speaks PeerDetails version \(details.version), we speak \(WireMessage.peerDetailsVersion)"))]
+            do {
+                try PeerCheck.client(name: details.name, zone: details.zone, version: details.version, expected: client)
+            } catch {
+                return [fail(error)]
             }
             state = .deciding(client: client, hello: hello, firstDecision: true)
             return [.decideStandby(name: client.name, zone: client.zone)]
