@@ -30,9 +30,10 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
-        // SSSE3 and AVX2 hex decoders, chosen at run time by PaddingtonCrypto's HexDecoder.
+        // SSSE3 and AVX2 hex encoders and decoders, chosen at run time by PaddingtonCrypto's HexCodec.
         .target(name: "CPaddingtonHex"),
-        // Keys, AEAD, HKDF, hex, JSON strings and the two-layer envelope. No networking.
+        // Keys, AEAD, HKDF, hex, JSON strings, protocol 1's two-layer envelope and protocol 2's Noise
+        // handshake and frames. No networking.
         .target(
             name: "PaddingtonCrypto",
             dependencies: ["CSodium", "CPaddingtonHex"],

@@ -25,18 +25,18 @@ struct Figure {
     var unit: String
     var values: [WireProtocol: Double]
     var reference: Reference = .none
-    /// A goal from the issues, judged on protocol 1 only (the issues set none for protocol 2).
-    var goal: Goal? = nil
+    /// The goals the issues set, per protocol (issue 9 for protocol 1, issue 10 for protocol 2).
+    var goals: [WireProtocol: Goal] = [:]
 
     func ratio(_ wire: WireProtocol) -> Double? {
         guard let value = values[wire], let reference = reference.value(for: wire), reference > 0 else { return nil }
         return value / reference
     }
 
-    /// Whether protocol 1 meets the goal; nil without a goal or without a protocol 1 figure.
-    var met: Bool? {
-        guard let goal, let value = values[.one] else { return nil }
-        return goal.isMet(value: value, ratio: ratio(.one))
+    /// Whether a protocol's figure meets its goal; nil without a goal or without the figure.
+    func met(_ wire: WireProtocol) -> Bool? {
+        guard let goal = goals[wire], let value = values[wire] else { return nil }
+        return goal.isMet(value: value, ratio: ratio(wire), protocolOne: values[.one])
     }
 }
 
@@ -46,31 +46,35 @@ struct Goal {
         case ratioAtLeast(Double)
         case ratioAtMost(Double)
         case valueAtMost(Double)
+        /// At most protocol 1's figure for the same metric in the same run.
+        case atMostProtocolOne
     }
 
     var text: String
     var bound: Bound
 
-    func isMet(value: Double, ratio: Double?) -> Bool {
+    func isMet(value: Double, ratio: Double?, protocolOne: Double?) -> Bool {
         switch bound {
         case .ratioAtLeast(let limit): ratio.map { $0 >= limit } ?? false
         case .ratioAtMost(let limit): ratio.map { $0 <= limit } ?? false
         case .valueAtMost(let limit): value <= limit
+        case .atMostProtocolOne: protocolOne.map { value <= $0 } ?? false
         }
     }
+
+    static func ratioAtLeast(_ limit: Double) -> Goal { Goal(text: "≥ \(limit)× plain", bound: .ratioAtLeast(limit)) }
+    static func ratioAtMost(_ limit: Double) -> Goal { Goal(text: "≤ \(limit)× plain", bound: .ratioAtMost(limit)) }
 }
 
 /// The report of the end-to-end scenarios: a Markdown table with, per figure, plain WebSocket and then
-/// each protocol's value and ratio (protocol 1's goal beside it), or JSON with one object per figure
-/// and protocol.
+/// each protocol's value, ratio and goal, or JSON with one object per figure and protocol.
 struct Report {
     var protocols: [WireProtocol]
 
     var header: String {
         var columns = ["scenario", "metric", "plain WebSocket"]
         for wire in protocols {
-            columns += [wire.label, "ratio"]
-            if wire == .one { columns.append("goal (\(wire.label))") }
+            columns += [wire.label, "ratio", "goal"]
         }
         return row(columns) + "\n" + row(columns.map { _ in "---" })
     }
@@ -86,9 +90,7 @@ struct Report {
             for wire in protocols {
                 columns.append(figure.values[wire].map { "\(Self.format($0)) \(figure.unit)" } ?? "-")
                 columns.append(figure.ratio(wire).map { fixed($0, 2) + "×" } ?? "-")
-                if wire == .one {
-                    columns.append(figure.goal.map { "\($0.text): \(figure.met == true ? "met" : "MISSED")" } ?? "")
-                }
+                columns.append(figure.goals[wire].map { "\($0.text): \(figure.met(wire) == true ? "met" : "MISSED")" } ?? "")
             }
             return row(columns)
         }
@@ -108,7 +110,7 @@ struct Report {
                     fields.append("\"baseline\":\(fixed(reference, 3))")
                     fields.append("\"baseline_kind\":\(Self.quoted(kind))")
                 }
-                if wire == .one, let goal = figure.goal, let met = figure.met {
+                if let goal = figure.goals[wire], let met = figure.met(wire) {
                     fields.append("\"goal\":\(Self.quoted(goal.text))")
                     fields.append("\"met\":\(met)")
                 }

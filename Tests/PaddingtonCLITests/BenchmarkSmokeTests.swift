@@ -26,5 +26,12 @@ struct BenchmarkSmokeTests {
             let protocols = Set((figures ?? []).filter { $0["scenario"] as? String == scenario }.compactMap { $0["protocol"] as? Int })
             #expect(protocols == [1, 2], "\(scenario): protocols \(protocols)")
         }
+        // Each protocol's figures carry the goals its issue set (issue 9: protocol 1, issue 10:
+        // protocol 2), and a goal always comes with its verdict.
+        for wire in [1, 2] {
+            let goals = (figures ?? []).filter { $0["protocol"] as? Int == wire && $0["goal"] != nil }
+            #expect(goals.count >= 6, "protocol \(wire): \(goals.count) figures with a goal")
+            #expect(goals.allSatisfy { $0["met"] is Bool })
+        }
     }
 }

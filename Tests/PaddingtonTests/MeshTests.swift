@@ -41,4 +41,32 @@ struct MeshTests {
         await #expect(throws: PaddingtonError.self) { try await server.mesh.send("late", to: "client") }
         await server.stop()
     }
+
+    /// An address literal is connected to directly; a host name goes through the resolver. Both must
+    /// reach the server (here `localhost`, which may resolve to ::1 first: the server listens on
+    /// 127.0.0.1 only, so that attempt is refused and the IPv4 one must win).
+    @Test("a server named by host name is dialled through the resolver", arguments: [ProtocolPolicy.off, .auto])
+    func hostName(policy: ProtocolPolicy) async throws {
+        var serverConfig = try serverConfiguration()
+        serverConfig.protocolPolicy = policy
+        let invitation = try serverConfig.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        let serverInbox = Inbox()
+        let server = RunningMesh(serverConfig) { mesh in
+            mesh.onMessage { message, _ in serverInbox.append(message) }
+        }
+        let port = try await server.mesh.listeningPort()
+        var clientConfig = try ServiceConfiguration(name: "client", port: 0)
+        clientConfig.protocolPolicy = policy
+        var named = invitation
+        named.url = "ws://localhost:\(port)/"
+        try clientConfig.addServer(named)
+        let client = RunningMesh(clientConfig) { _ in }
+        let info = try await client.mesh.waitUntilConnected("server", timeout: .seconds(30))
+        #expect(info.protocolVersion == (policy == .off ? 1 : 2))
+        try await client.mesh.send("by name", to: "server")
+        try await serverInbox.wait(count: 1)
+        #expect(serverInbox.all.map(\.payload) == ["by name"])
+        await client.stop()
+        await server.stop()
+    }
 }

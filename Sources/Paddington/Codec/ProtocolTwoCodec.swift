@@ -1,7 +1,7 @@
 import NIOCore
 import NIOWebSocket
 import PaddingtonCrypto
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Protocol 2 (paddington-v2 §6): each message is one binary frame, `ChaCha20-Poly1305(k, n, T ‖ body)`
 /// with a counter nonce per direction and in-band rekeying. DATA frames carry the payload's bytes;
@@ -11,22 +11,26 @@ import Synchronization
 /// Frames must be sealed in the order they are written: ``emit(_:write:)`` seals and writes under the
 /// sending half's lock. Opening happens on the read loop, under the receiving half's lock (never
 /// contended). The two halves never share state.
-final class ProtocolTwoCodec: LinkCodec {
-    private struct Sending: ~Copyable {
-        var sealer: ProtocolTwo.FrameSealer
-        var keySince: ContinuousClock.Instant
-    }
-
-    private let sending: Mutex<Sending>
-    private let receiving: Mutex<ProtocolTwo.FrameOpener>
+///
+/// The halves are guarded by `NIOLock` (a pthread mutex) rather than `Synchronization.Mutex`: the
+/// thread sanitizer does not see `Mutex`'s ordering on Linux and reports its accesses as races.
+final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
+    // Guarded by `sendingLock`.
+    private var sealer: ProtocolTwo.FrameSealer
+    private var keySince: ContinuousClock.Instant
+    private let sendingLock = NIOLock()
+    // Guarded by `receivingLock`.
+    private var opener: ProtocolTwo.FrameOpener
+    private let receivingLock = NIOLock()
     private let rekey: ProtocolTwo.RekeyPolicy
     /// Noise's handshake hash: equal on both sides, usable as a channel binding.
     let handshakeHash: [UInt8]
 
     init(session: consuming ProtocolTwo.Session, rekey: ProtocolTwo.RekeyPolicy) {
         handshakeHash = session.handshakeHash
-        sending = Mutex(Sending(sealer: session.sealer, keySince: .now))
-        receiving = Mutex(session.opener)
+        sealer = session.sealer
+        keySince = .now
+        opener = session.opener
         self.rekey = rekey
     }
 
@@ -64,18 +68,18 @@ final class ProtocolTwoCodec: LinkCodec {
             throw PaddingtonError(.protocolViolation, "a protocol 2 link was handed a frame it did not prepare")
         }
         let rekey = self.rekey
-        try sending.withLock { state in
+        try sendingLock.withLock {
             let now = ContinuousClock.now
-            let last = state.sealer.isRekeyDue(rekey, bodyCount: body.count, sinceRekey: now - state.keySince)
+            let last = sealer.isRekeyDue(rekey, bodyCount: body.count, sinceRekey: now - keySince)
             var buffer = ByteBufferAllocator().buffer(capacity: ProtocolTwo.frameCount(bodyCount: body.count))
-            try body.withUnsafeBytes { body in
+            _ = try body.withUnsafeBytes { body in
                 try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: ProtocolTwo.frameCount(bodyCount: body.count)) { space in
                     let output = UnsafeMutableRawBufferPointer(rebasing: space[0..<ProtocolTwo.frameCount(bodyCount: body.count)])
-                    try state.sealer.seal(type, body: body, isLastUnderKey: last, into: output)
+                    try sealer.seal(type, body: body, isLastUnderKey: last, into: output)
                     return output.count
                 }
             }
-            if last { state.keySince = now }
+            if last { keySince = now }
             write(WebSocketFrame(fin: true, opcode: .binary, data: buffer))
         }
     }
@@ -127,7 +131,7 @@ final class ProtocolTwoCodec: LinkCodec {
 
     private func openFrame(_ frame: [UInt8]) throws -> (ProtocolTwo.FrameType, [UInt8]) {
         var bytes = frame
-        let opened = try receiving.withLock { opener in try opener.open(&bytes) }
+        let opened = try receivingLock.withLock { try opener.open(&bytes) }
         return (opened.type, Array(bytes[opened.body]))
     }
 }

@@ -142,47 +142,55 @@ struct Dialer {
             if let source = options.sourceAddress {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
             }
-            let result = try await bootstrap
+            bootstrap = bootstrap
                 .connectTimeout(.nanoseconds(options.handshakeTimeout.nanoseconds))
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connect(host: url.host, port: url.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let controller = LinkController(channel: channel, configuration: configuration)
-                        controller.armStep()
-                        try options.channelInitializer?(channel, .client)
-                        let statusRecorder = NIOLockedValueBox<ResponseStatusRecorder?>(nil)
-                        let upgrader = NIOTypedWebSocketClientUpgrader<OutboundUpgrade>(
-                            maxFrameSize: options.maxFrameSize,
-                            enableAutomaticErrorHandling: false,
-                            upgradePipelineHandler: { channel, response in
-                                channel.eventLoop.makeCompletedFuture {
-                                    if let recorder = statusRecorder.withLockedValue({ $0 }) {
-                                        channel.pipeline.syncOperations.removeHandler(recorder, promise: nil)
-                                    }
-                                    return .websocket(
-                                        try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize, controller: controller),
-                                        selection: response.headers[ProtocolOffer.headerName].map(ProtocolOffer.fieldValue))
+            let initialize: @Sendable (any Channel) -> EventLoopFuture<(EventLoopFuture<OutboundUpgrade>, LinkController)> = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let controller = LinkController(channel: channel, configuration: configuration)
+                    controller.armStep()
+                    try options.channelInitializer?(channel, .client)
+                    let statusRecorder = NIOLockedValueBox<ResponseStatusRecorder?>(nil)
+                    let upgrader = NIOTypedWebSocketClientUpgrader<OutboundUpgrade>(
+                        maxFrameSize: options.maxFrameSize,
+                        enableAutomaticErrorHandling: false,
+                        upgradePipelineHandler: { channel, response in
+                            channel.eventLoop.makeCompletedFuture {
+                                if let recorder = statusRecorder.withLockedValue({ $0 }) {
+                                    channel.pipeline.syncOperations.removeHandler(recorder, promise: nil)
                                 }
-                            })
-                        var headers = HTTPHeaders()
-                        let host = url.host.contains(":") ? "[\(url.host)]" : url.host
-                        headers.add(name: "Host", value: "\(host):\(url.port)")
-                        for (name, value) in extra { headers.add(name: name, value: value) }
-                        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.requestURI, headers: headers)
-                        let upgradeConfiguration = NIOTypedHTTPClientUpgradeConfiguration<OutboundUpgrade>(
-                            upgradeRequestHead: head,
-                            upgraders: [upgrader],
-                            notUpgradingCompletionHandler: { channel in
-                                channel.close(promise: nil)
-                                let status = statusRecorder.withLockedValue { $0 }?.status ?? .forbidden
-                                return channel.eventLoop.makeSucceededFuture(.refused(status))
-                            })
-                        let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                            configuration: .init(upgradeConfiguration: upgradeConfiguration))
-                        statusRecorder.withLockedValue { $0 = try? ResponseStatusRecorder.install(in: channel) }
-                        return (upgrade, controller)
-                    }
+                                return .websocket(
+                                    try WebSocketPipeline.configure(channel, isClient: true, maxFrameSize: options.maxFrameSize, controller: controller),
+                                    selection: response.headers[ProtocolOffer.headerName].map(ProtocolOffer.fieldValue))
+                            }
+                        })
+                    var headers = HTTPHeaders()
+                    let host = url.host.contains(":") ? "[\(url.host)]" : url.host
+                    headers.add(name: "Host", value: "\(host):\(url.port)")
+                    for (name, value) in extra { headers.add(name: name, value: value) }
+                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.requestURI, headers: headers)
+                    let upgradeConfiguration = NIOTypedHTTPClientUpgradeConfiguration<OutboundUpgrade>(
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
+                        notUpgradingCompletionHandler: { channel in
+                            channel.close(promise: nil)
+                            let status = statusRecorder.withLockedValue { $0 }?.status ?? .forbidden
+                            return channel.eventLoop.makeSucceededFuture(.refused(status))
+                        })
+                    let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                        configuration: .init(upgradeConfiguration: upgradeConfiguration))
+                    statusRecorder.withLockedValue { $0 = try? ResponseStatusRecorder.install(in: channel) }
+                    return (upgrade, controller)
                 }
+            }
+            let result: (EventLoopFuture<OutboundUpgrade>, LinkController)
+            // An address literal is connected to directly: the resolver (getaddrinfo, then Happy Eyeballs)
+            // has nothing to do for it and cost about 80 µs of a loopback dial's 350 µs here.
+            if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+                result = try await bootstrap.connect(to: address, channelInitializer: initialize)
+            } else {
+                result = try await bootstrap.connect(host: url.host, port: url.port, channelInitializer: initialize)
+            }
             handOffFromEventLoop()
             return result
         } catch let error as PaddingtonError {
