@@ -194,7 +194,6 @@ struct Bench {
             ]
         case "peers":
             let count = settings.count(1000, quick: 20)
-            // The baseline first, so that its figure is not hidden by heap the mesh scenarios freed.
             let plain = try await plainPeers(count: count)
             var mesh: [WireProtocol: (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double)] = [:]
             for wire in protocols { mesh[wire] = try await meshPeers(count: count, wire: wire) }

@@ -33,7 +33,8 @@ struct Figure {
         return value / reference
     }
 
-    /// Whether a protocol's figure meets its goal; nil without a goal or without the figure.
+    /// Whether a protocol's figure meets its goal; nil without a goal, without the figure, or without
+    /// what the goal compares it with (protocol 1's figure, in a run of protocol 2 alone).
     func met(_ wire: WireProtocol) -> Bool? {
         guard let goal = goals[wire], let value = values[wire] else { return nil }
         return goal.isMet(value: value, ratio: ratio(wire), protocolOne: values[.one])
@@ -53,12 +54,13 @@ struct Goal {
     var text: String
     var bound: Bound
 
-    func isMet(value: Double, ratio: Double?, protocolOne: Double?) -> Bool {
+    /// Whether `value` meets the bound; nil when what it is judged against was not measured.
+    func isMet(value: Double, ratio: Double?, protocolOne: Double?) -> Bool? {
         switch bound {
-        case .ratioAtLeast(let limit): ratio.map { $0 >= limit } ?? false
-        case .ratioAtMost(let limit): ratio.map { $0 <= limit } ?? false
+        case .ratioAtLeast(let limit): ratio.map { $0 >= limit }
+        case .ratioAtMost(let limit): ratio.map { $0 <= limit }
         case .valueAtMost(let limit): value <= limit
-        case .atMostProtocolOne: protocolOne.map { value <= $0 } ?? false
+        case .atMostProtocolOne: protocolOne.map { value <= $0 }
         }
     }
 
@@ -90,7 +92,9 @@ struct Report {
             for wire in protocols {
                 columns.append(figure.values[wire].map { "\(Self.format($0)) \(figure.unit)" } ?? "-")
                 columns.append(figure.ratio(wire).map { fixed($0, 2) + "×" } ?? "-")
-                columns.append(figure.goals[wire].map { "\($0.text): \(figure.met(wire) == true ? "met" : "MISSED")" } ?? "")
+                columns.append(figure.goals[wire].map { goal in
+                    "\(goal.text): " + (figure.met(wire).map { $0 ? "met" : "MISSED" } ?? "not judged (run both protocols)")
+                } ?? "")
             }
             return row(columns)
         }

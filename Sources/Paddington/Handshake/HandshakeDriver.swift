@@ -19,6 +19,30 @@ struct HandshakeDriver {
 
     typealias Frames = NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
 
+    /// Makes a machine, runs it to the established session, and drops it.
+    ///
+    /// The machine lives in this function's frame, which is gone before the session starts. An async
+    /// function's frame is allocated whole on entry and kept until it returns, so a machine declared
+    /// in the connection's long-lived closure would stay allocated (in the task's stack) for the life
+    /// of the link. On failure, `identified` is the peer the machine had recognised, if any.
+    @inline(never)
+    func establish<Machine: HandshakeMachine & ~Copyable, Role: HandshakeRole>(
+        _ makeMachine: () throws -> Machine,
+        start: (inout Machine) -> [HandshakeAction] = { _ in [] },
+        role: inout Role,
+        frames: inout Frames,
+        identified: inout PeerID?
+    ) async throws -> EstablishedSession {
+        var machine = try makeMachine()
+        let actions = start(&machine)
+        do {
+            return try await run(&machine, start: actions, role: &role, frames: &frames)
+        } catch {
+            identified = machine.identifiedPeer
+            throw error
+        }
+    }
+
     func run<Machine: HandshakeMachine & ~Copyable, Role: HandshakeRole>(
         _ machine: inout Machine,
         start: [HandshakeAction],

@@ -114,13 +114,10 @@ struct Dialer {
         defer { if registered { established = true } }
         try await ws.executeThenClose { inbound, _ in
             var frames = inbound.makeAsyncIterator()
-            let handshake: EstablishedSession
-            do {
-                // The machine lives for the handshake only; the session does not keep it.
-                var machine = try makeMachine()
-                let start = machine.upgraded()
-                handshake = try await driver.run(&machine, start: start, role: &role, frames: &frames)
-            }
+            // The machine lives for the handshake only, in establish's frame.
+            var identified: PeerID?
+            let handshake = try await driver.establish(
+                makeMachine, start: { $0.upgraded() }, role: &role, frames: &frames, identified: &identified)
             let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize)
             try await session.run(link, claim: nil, frames: &frames) {
                 registered = true

@@ -8,8 +8,9 @@ import NIOWebSocket
 /// **The read loop only reads.** It takes each frame, lets the codec open it (keepalives and other
 /// link-internal frames end there), offers the message to the taps, and queues it in the link's
 /// ``PeerInbox``. Handlers run on delivery tasks that drain the queue: one for ordered delivery, up to
-/// `maxPerPeer` for concurrent delivery. A handler that awaits something from its own peer therefore
-/// never blocks the loop that reads it; only a full queue does (backpressure).
+/// `maxPerPeer` for concurrent delivery, started when messages are queued and ended when it is empty
+/// (an idle link holds none). A handler that awaits something from its own peer therefore never blocks
+/// the loop that reads it; only a full queue does (backpressure).
 struct LinkSession {
     let core: MeshCore
     let mesh: Mesh
@@ -32,24 +33,25 @@ struct LinkSession {
         core.emit(.peerConnected(link.info))
 
         let context = MessageContext(mesh: mesh, peer: link.id, logger: logger)
-        let inbox = PeerInbox(limits: PeerInbox.Limits(messages: core.options.inboundQueueDepth, bytes: core.options.inboundBufferSize))
         let workers: Int
         switch core.options.delivery {
         case .ordered: workers = 1
         case .concurrent(let maxPerPeer): workers = max(1, maxPerPeer)
         }
+        let inbox = PeerInbox(limits: PeerInbox.Limits(
+            messages: core.options.inboundQueueDepth, bytes: core.options.inboundBufferSize, workers: workers))
         let pipeline = core.pipeline
         let controller = link.controller
         let reason: PaddingtonError = await withDiscardingTaskGroup { group in
-            for _ in 0..<workers {
+            // Delivery tasks are started when messages are queued and end when the queue is empty.
+            let reason = await readLoop(link, frames: &frames, inbox: inbox, logger: logger) {
                 group.addTask {
-                    while !Task.isCancelled, let message = await inbox.next() {
+                    while let message = inbox.take(cancelled: Task.isCancelled) {
                         await pipeline.deliver(message, context: context)
                         controller.messageHandled()
                     }
                 }
             }
-            let reason = await readLoop(link, frames: &frames, inbox: inbox, logger: logger)
             inbox.finish()
             return reason
         }
@@ -64,7 +66,9 @@ struct LinkSession {
         core.emit(.peerDisconnected(link.id, reason: final))
     }
 
-    private func readLoop(_ link: Link, frames: inout Frames, inbox: PeerInbox, logger: Logger) async -> PaddingtonError {
+    private func readLoop(
+        _ link: Link, frames: inout Frames, inbox: PeerInbox, logger: Logger, startDelivery: () -> Void
+    ) async -> PaddingtonError {
         let controller = link.controller
         let codec = link.codec
         var tookFrame = false
@@ -108,7 +112,7 @@ struct LinkSession {
             if core.pipeline.tap(message, from: link.info) { continue }
             controller.messageArrived()
             do {
-                try await inbox.enqueue(message)
+                if try await inbox.enqueue(message) { startDelivery() }
             } catch {
                 return link.closeReason ?? PaddingtonError(.shutdown, "the session was cancelled")
             }

@@ -291,17 +291,8 @@ final class Listener: Sendable {
             try await ws.executeThenClose { inbound, _ in
                 var frames = inbound.makeAsyncIterator()
                 defer { role.release() }
-                let established: EstablishedSession
-                do {
-                    // The machine lives for the handshake only; the session does not keep it.
-                    var machine = makeMachine()
-                    do {
-                        established = try await driver.run(&machine, start: [], role: &role, frames: &frames)
-                    } catch {
-                        identified = machine.identifiedPeer
-                        throw error
-                    }
-                }
+                // The machine lives for the handshake only, in establish's frame.
+                let established = try await driver.establish(makeMachine, role: &role, frames: &frames, identified: &identified)
                 connection.admission.handshakeDone()
                 let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize)
                 core.registry.authenticated(link.id, from: connection.ip)
