@@ -30,6 +30,10 @@ struct Bench {
             try await plainPeersChild(port: port, count: count)
             return
         }
+        if arguments.first == "peers-server", arguments.count == 3, let count = Int(arguments[2]) {
+            try await peersServer(variant: arguments[1], count: count)
+            return
+        }
         guard let (settings, json, selected) = parse(arguments) else {
             print(usage)
             exit(2)
@@ -162,12 +166,15 @@ struct Bench {
             return figures
         case "latency":
             let count = settings.count(10_000, quick: 200)
-            let runs = try await interleave(1, protocols) {
-                try await plainLatency(count: count)
+            // In rounds, plain and each protocol in turn, and the samples pooled: a latency figure moves
+            // with the machine's load from second to second, and a drift should reach every variant.
+            let rounds = settings.quick ? 1 : 5
+            let runs = try await interleave(rounds, protocols) {
+                try await plainLatency(count: count / rounds)
             } mesh: { wire in
-                try await meshLatency(count: count, wire: wire)
+                try await meshLatency(count: count / rounds, wire: wire)
             }
-            let mesh = runs.mesh.mapValues { $0[0] }, plain = runs.plain[0]
+            let mesh = runs.mesh.mapValues { $0.flatMap { $0 }.sorted() }, plain = runs.plain.flatMap { $0 }.sorted()
             let name = "request/reply, \(count) sequential"
             return [
                 Figure(scenario: name, metric: "p50", unit: "µs", values: mesh.mapValues { percentile($0, 0.5) },
@@ -194,9 +201,12 @@ struct Bench {
             ]
         case "peers":
             let count = settings.count(1000, quick: 20)
-            let plain = try await plainPeers(count: count)
+            // Each variant's server runs in a fresh process: in one that ran other scenarios, connections
+            // reuse memory those freed and look cheaper than they are (a plain server measured 2.5 KiB
+            // per peer there, 10 KiB fresh).
+            let plain = try await peersInFreshProcess("plain", count: count)
             var mesh: [WireProtocol: (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double)] = [:]
-            for wire in protocols { mesh[wire] = try await meshPeers(count: count, wire: wire) }
+            for wire in protocols { mesh[wire] = try await peersInFreshProcess("\(wire.rawValue)", count: count) }
             let name = "\(count) idle peers, one server"
             return [
                 Figure(scenario: name, metric: "resident memory per peer", unit: "KiB", values: mesh.mapValues { $0.bytesPerPeer / 1024 },

@@ -166,6 +166,36 @@ func measureHalves(_ halves: [Int], connected: Latch, start: (Int) throws -> Voi
     return Double(resident[1] - resident[0]) / Double(halves[1])
 }
 
+/// The server side of the peers scenario for one variant (`plain`, `1` or `2`), run in a child process
+/// of its own (`peers-server`); returns what it printed.
+func peersInFreshProcess(_ variant: String, count: Int) async throws -> (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double) {
+    let child = try startChild(["peers-server", variant, "\(count)"])
+    let status = await child.waitForExit(timeout: .seconds(300))
+    if status == nil { child.stop() }
+    let fields = child.stdout.split(whereSeparator: \.isWhitespace)
+    guard status == 0, fields.count == 4, fields[0] == "peers-result",
+        let bytes = Double(fields[1]), let fanOut = Double(fields[2]), let connect = Double(fields[3])
+    else {
+        throw BenchError("the peers server for \(variant) failed (status \(status.map(String.init) ?? "none")); \(child.outputTails)")
+    }
+    return (bytes, fanOut, connect)
+}
+
+/// The `peers-server` child mode: measures one variant and prints `peers-result BYTES FANOUT_MS CONNECT_S`.
+func peersServer(variant: String, count: Int) async throws {
+    let result: (bytesPerPeer: Double, fanOutMs: Double, connectSeconds: Double)
+    if variant == "plain" {
+        let plain = try await plainPeers(count: count)
+        result = (plain.bytesPerPeer, plain.fanOutMs, .nan)
+    } else if let number = Int(variant), let wire = WireProtocol(rawValue: number) {
+        result = try await meshPeers(count: count, wire: wire)
+    } else {
+        throw BenchError("unknown peers variant \(variant)")
+    }
+    print("peers-result \(result.bytesPerPeer) \(result.fanOutMs) \(result.connectSeconds)")
+    fflush(nil)
+}
+
 /// This binary, started again in a child mode, with its output watched.
 func startChild(_ arguments: [String]) throws -> ChildProcess {
     try ChildProcess(CommandLine.arguments[0], arguments, in: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))

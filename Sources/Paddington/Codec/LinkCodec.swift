@@ -47,7 +47,7 @@ package struct PreparedFrame: Sendable {
         /// Sealed already; write as it is.
         case sealed(WebSocketFrame)
         /// Sealed by the codec in ``LinkCodec/emit(_:write:)``: a kind byte the codec defines and the body.
-        case deferred(kind: UInt8, body: [UInt8])
+        case deferred(kind: UInt8, body: Payload)
     }
 
     /// The bytes the frame takes on the wire (its payload), counted against the send budget.

@@ -30,6 +30,14 @@ package enum Payload: Sendable {
     }
 
     package var isEmpty: Bool { count == 0 }
+
+    /// Calls `body` with the payload's UTF-8 bytes, without copying them out of the `String` or array.
+    package func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        switch self {
+        case .text(var text): return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        case .bytes(let bytes): return try bytes.withUnsafeBytes(body)
+        }
+    }
 }
 
 extension Payload: Equatable {

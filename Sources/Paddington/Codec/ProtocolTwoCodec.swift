@@ -39,7 +39,7 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
     // MARK: Sending
 
     func prepare(_ payload: Payload, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame {
-        let body = payload.bytes
+        let body = payload
         guard !body.isEmpty else {
             throw PaddingtonError(.invalidArgument, "an empty payload cannot be sent (the protocol has no empty messages)")
         }
@@ -60,7 +60,7 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
         let body = message.json()
         return PreparedFrame(
             size: ProtocolTwo.frameCount(bodyCount: body.count),
-            content: .deferred(kind: ProtocolTwo.FrameType.control.rawValue, body: body))
+            content: .deferred(kind: ProtocolTwo.FrameType.control.rawValue, body: .bytes(body)))
     }
 
     func emit(_ frame: PreparedFrame, write: (WebSocketFrame) -> Void) throws {
@@ -126,7 +126,24 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
         guard frame.opcode == .binary else {
             throw PaddingtonError(.protocolViolation, "the peer sent a \(frame.opcode) frame; protocol 2 uses binary frames only")
         }
-        return try openFrame(Array(buffer: frame.data))
+        // Opened from the frame's bytes straight into the array that becomes the body (T ‖ body, then
+        // T dropped in place): one allocation and no copy of the ciphertext.
+        let plaintextCount = frame.data.readableBytes - Sodium.chachaTagBytes
+        guard plaintextCount > 0 else {
+            // Too short for a frame: the opener says so precisely (and becomes unusable).
+            return try openFrame(Array(buffer: frame.data))
+        }
+        var opened: ProtocolTwo.OpenedFrame?
+        var plaintext = try [UInt8](unsafeUninitializedCapacity: plaintextCount) { output, initialized in
+            let result = try frame.data.withUnsafeReadableBytes { sealed in
+                try receivingLock.withLock { try opener.open(sealed, into: UnsafeMutableRawBufferPointer(output)) }
+            }
+            initialized = plaintextCount
+            opened = result
+        }
+        guard let opened else { throw PaddingtonError(.protocolViolation, "a frame opened without a result") }
+        plaintext.removeFirst(opened.body.lowerBound)
+        return (opened.type, plaintext)
     }
 
     private func openFrame(_ frame: [UInt8]) throws -> (ProtocolTwo.FrameType, [UInt8]) {
