@@ -19,6 +19,20 @@ struct ProtocolTwoNegotiationAttackTests {
         fastOptions(handshakeTimeout: .seconds(15))
     }
 
+    /// After a man in the middle broke a handshake: no link came up on either side; with the client and
+    /// the proxy gone, the server still serves a good client over protocol 2; then it stops.
+    func expectNoLinkThenServes(
+        _ server: RunningMesh, client: RunningMesh, proxy: TamperingProxy, port: Int, invitation: Invitation,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        #expect(client.recorder.count(\.isConnected) == 0, sourceLocation: sourceLocation)
+        #expect(server.recorder.count(\.isConnected) == 0, sourceLocation: sourceLocation)
+        await client.stop()
+        await proxy.stop()
+        try await expectServes(port: port, invitation: invitation, overProtocol: 2, sourceLocation: sourceLocation)
+        await server.stop()
+    }
+
     // MARK: Keys
 
     @Test("wrong PSK: the server upgrades, then message 1 opens with no client's key and is refused")
@@ -98,12 +112,7 @@ struct ProtocolTwoNegotiationAttackTests {
         try await expectRefusal(server, .authenticationFailed, peer: .some(nil), containing: "Noise message 1")
         try await client.recorder.wait(for: "the client's failure") { $0.failureCode != nil }
         #expect(proxy.edits.requests >= 1)
-        #expect(client.recorder.count(\.isConnected) == 0)
-        #expect(server.recorder.count(\.isConnected) == 0)
-        await client.stop()
-        await proxy.stop()
-        try await expectServes(port: port, invitation: invitation, overProtocol: 2)
-        await server.stop()
+        try await expectNoLinkThenServes(server, client: client, proxy: proxy, port: port, invitation: invitation)
     }
 
     @Test("tampered selection: the client accepts only the exact value 2", arguments: ["1", "3", "2,1", "02"])
@@ -115,12 +124,7 @@ struct ProtocolTwoNegotiationAttackTests {
         let event = try await client.recorder.wait(for: "the client's refusal") { $0.failureCode == .protocolViolation }
         if case .handshakeFailed(_, _, let error) = event { #expect(error.message.contains("not offered"), "\(error)") }
         #expect(proxy.edits.responses >= 1)
-        #expect(client.recorder.count(\.isConnected) == 0)
-        #expect(server.recorder.count(\.isConnected) == 0)
-        await client.stop()
-        await proxy.stop()
-        try await expectServes(port: port, invitation: invitation, overProtocol: 2)
-        await server.stop()
+        try await expectNoLinkThenServes(server, client: client, proxy: proxy, port: port, invitation: invitation)
     }
 
     @Test("stripped offer: the server runs protocol 1, finds the client's downgrade marker and refuses")
@@ -131,12 +135,7 @@ struct ProtocolTwoNegotiationAttackTests {
         try await expectRefusal(server, .downgradeDetected, peer: PeerID.ackClient)
         try await client.recorder.wait(for: "the client's failure") { $0.failureCode != nil }
         #expect(proxy.edits.requests >= 1)
-        #expect(client.recorder.count(\.isConnected) == 0)
-        #expect(server.recorder.count(\.isConnected) == 0)
-        await client.stop()
-        await proxy.stop()
-        try await expectServes(port: port, invitation: invitation, overProtocol: 2)
-        await server.stop()
+        try await expectNoLinkThenServes(server, client: client, proxy: proxy, port: port, invitation: invitation)
     }
 
     @Test("stripped selection: the client falls back to protocol 1, and its text frame is refused where message 1 belongs")
@@ -147,12 +146,7 @@ struct ProtocolTwoNegotiationAttackTests {
         try await expectRefusal(server, .protocolViolation, peer: .some(nil), containing: "binary")
         try await client.recorder.wait(for: "the client's failure") { $0.failureCode != nil }
         #expect(proxy.edits.responses >= 1)
-        #expect(client.recorder.count(\.isConnected) == 0)
-        #expect(server.recorder.count(\.isConnected) == 0)
-        await client.stop()
-        await proxy.stop()
-        try await expectServes(port: port, invitation: invitation, overProtocol: 2)
-        await server.stop()
+        try await expectNoLinkThenServes(server, client: client, proxy: proxy, port: port, invitation: invitation)
     }
 
     // MARK: The offer header
