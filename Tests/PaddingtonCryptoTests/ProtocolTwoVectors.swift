@@ -92,20 +92,7 @@ func expectError(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () throws -> Void
 ) -> PaddingtonError? {
-    do {
-        try body()
-        Issue.record("expected a \(code) error, nothing was thrown", sourceLocation: sourceLocation)
-        return nil
-    } catch let error as PaddingtonError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        if let text {
-            #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation)
-        }
-        return error
-    } catch {
-        Issue.record("expected a PaddingtonError, got \(error)", sourceLocation: sourceLocation)
-        return nil
-    }
+    expectError(code, containing: text, sourceLocation: sourceLocation, consuming: ()) { _ in try body() }
 }
 
 /// A fresh random key.

@@ -22,15 +22,14 @@ final class FakeProtocolOneServer: Sendable {
         var channels: [any Channel] = []
     }
 
-    let port: Int
-    private let server: any Channel
-    private let task: Task<Void, Never>
+    private let server: LoopbackServer
     private let state: NIOLockedValueBox<State>
 
-    private init(port: Int, server: any Channel, task: Task<Void, Never>, state: NIOLockedValueBox<State>) {
-        self.port = port
+    /// The port it listens on, on 127.0.0.1.
+    var port: Int { server.port }
+
+    private init(server: LoopbackServer, state: NIOLockedValueBox<State>) {
         self.server = server
-        self.task = task
         self.state = state
     }
 
@@ -41,32 +40,14 @@ final class FakeProtocolOneServer: Sendable {
 
     static func start(keys: EnvelopeKeys, marker: String) async throws -> FakeProtocolOneServer {
         let state = NIOLockedValueBox(State())
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture { try configure(channel) }
-            }
-        guard let port = server.channel.localAddress?.port else { throw PaddingtonError(.transport, "not bound") }
-        let task = Task<Void, Never> {
-            await withDiscardingTaskGroup { group in
-                do {
-                    try await server.executeThenClose { inbound in
-                        for try await upgrade in inbound {
-                            group.addTask { await serve(upgrade, keys: keys, marker: marker, state: state) }
-                        }
-                    }
-                } catch {
-                    // The listening socket closed: stop().
-                }
-            }
-        }
-        return FakeProtocolOneServer(port: port, server: server.channel, task: task, state: state)
+        let server = try await LoopbackServer.start(
+            configure: { try configure($0) },
+            serve: { await serve($0, keys: keys, marker: marker, state: state) })
+        return FakeProtocolOneServer(server: server, state: state)
     }
 
     func stop() async {
-        try? await server.close()
-        for channel in state.withLockedValue({ $0.channels }) { try? await channel.close() }
-        await task.value
+        await server.stop(closing: state.withLockedValue { $0.channels })
     }
 
     private typealias Upgraded = (NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, ConnectionSalts)?

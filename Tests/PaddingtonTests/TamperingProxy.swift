@@ -23,15 +23,14 @@ final class TamperingProxy: Sendable {
         var editedResponses = 0
     }
 
-    let port: Int
-    private let server: any Channel
-    private let task: Task<Void, Never>
+    private let server: LoopbackServer
     private let state: NIOLockedValueBox<State>
 
-    private init(port: Int, server: any Channel, task: Task<Void, Never>, state: NIOLockedValueBox<State>) {
-        self.port = port
+    /// The port it listens on, on 127.0.0.1.
+    var port: Int { server.port }
+
+    private init(server: LoopbackServer, state: NIOLockedValueBox<State>) {
         self.server = server
-        self.task = task
         self.state = state
     }
 
@@ -39,37 +38,15 @@ final class TamperingProxy: Sendable {
     /// editing the request's head with `request` and the response's with `response`.
     static func start(to targetPort: Int, request: @escaping HeadEdit = { $0 }, response: @escaping HeadEdit = { $0 }) async throws -> TamperingProxy {
         let state = NIOLockedValueBox(State())
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        guard let port = server.channel.localAddress?.port else { throw ProxyError.notBound }
-        let task = Task<Void, Never> {
-            await withDiscardingTaskGroup { group in
-                do {
-                    try await server.executeThenClose { inbound in
-                        for try await client in inbound {
-                            group.addTask {
-                                await relay(client, to: targetPort, state: state, request: request, response: response)
-                            }
-                        }
-                    }
-                } catch {
-                    // The listening socket closed: stop().
-                }
-            }
-        }
-        return TamperingProxy(port: port, server: server.channel, task: task, state: state)
+        let server = try await LoopbackServer.start(
+            configure: { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: $0) },
+            serve: { await relay($0, to: targetPort, state: state, request: request, response: response) })
+        return TamperingProxy(server: server, state: state)
     }
 
     /// Stops listening and closes every relayed connection.
     func stop() async {
-        try? await server.close()
-        for channel in state.withLockedValue({ $0.channels }) { try? await channel.close() }
-        await task.value
+        await server.stop(closing: state.withLockedValue { $0.channels })
     }
 
     /// What the `index`th client sent so far (nil before it connected).
@@ -110,7 +87,6 @@ final class TamperingProxy: Sendable {
 
     // MARK: Relaying
 
-    private enum ProxyError: Error { case notBound }
 
     private static func relay(
         _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, to targetPort: Int, state: NIOLockedValueBox<State>,
