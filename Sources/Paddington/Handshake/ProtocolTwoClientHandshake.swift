@@ -149,7 +149,6 @@ package struct ProtocolTwoClientHandshake: DialledHandshake, ~Copyable {
     private mutating func fail(_ error: any Error) -> HandshakeAction {
         state = .done
         _ = initiator.take()
-        if let error = error as? PaddingtonError { return .fail(error) }
-        return .fail(PaddingtonError(.protocolViolation, "\(error)"))
+        return .fail(.peerFailure(error))
     }
 }

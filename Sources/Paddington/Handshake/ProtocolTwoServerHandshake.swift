@@ -150,13 +150,12 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
         do {
             return try codec.openControl(frame)
         } catch let error as PaddingtonError {
-            throw PaddingtonError(error.code == .decryptionFailed ? .authenticationFailed : error.code, "\(step): \(error.message)")
+            throw PaddingtonError.handshakeFrame(error, step: step)
         }
     }
 
     private mutating func fail(_ error: any Error) -> HandshakeAction {
         state = .done
-        if let error = error as? PaddingtonError { return .fail(error) }
-        return .fail(PaddingtonError(.protocolViolation, "\(error)"))
+        return .fail(.peerFailure(error))
     }
 }

@@ -148,7 +148,7 @@ package struct ServerHandshake: HandshakeMachine {
                 if error.code == .malformedFrame { return [fail(PaddingtonError(.malformedFrame, "frame 1: \(error.message)"))] }
                 lastError = error
             } catch {
-                lastError = PaddingtonError(.protocolViolation, "\(error)")
+                lastError = .peerFailure(error)
             }
         }
         if let lastError, lastError.code == .protocolViolation {
@@ -164,13 +164,12 @@ package struct ServerHandshake: HandshakeMachine {
         do {
             return try Envelope.open(frame, keys: keys, salts: salts)
         } catch let error as PaddingtonError {
-            throw PaddingtonError(error.code == .decryptionFailed ? .authenticationFailed : error.code, "\(step): \(error.message)")
+            throw PaddingtonError.handshakeFrame(error, step: step)
         }
     }
 
     private mutating func fail(_ error: any Error) -> HandshakeAction {
         state = .done
-        if let error = error as? PaddingtonError { return .fail(error) }
-        return .fail(PaddingtonError(.protocolViolation, "\(error)"))
+        return .fail(.peerFailure(error))
     }
 }

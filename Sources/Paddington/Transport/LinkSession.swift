@@ -101,7 +101,7 @@ struct LinkSession {
             do {
                 inbound = try codec.open(frame)
             } catch {
-                let failure = error as? PaddingtonError ?? PaddingtonError(.protocolViolation, "\(error)")
+                let failure = PaddingtonError.peerFailure(error)
                 logger.notice("dropping peer: bad frame", metadata: ["reason": "\(failure.code)", "error": "\(failure.message)"])
                 link.close(reason: failure)
                 return failure
