@@ -125,8 +125,7 @@ struct MeshAPITests {
         _ = try #require(try await socket.handshake(name: "client"))
         try await server.mesh.waitUntilConnected("client", timeout: .seconds(15))
         await socket.raw.close()
-        let deadline = ContinuousClock.now + .seconds(15)
-        while server.recorder.count(\.isDisconnected) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await server.recorder.wait(untilCount: 2, \.isDisconnected)
         let reasons = server.recorder.all.compactMap { event -> PaddingtonError.Code? in
             if case .peerDisconnected(_, let reason) = event { return reason.code }
             return nil

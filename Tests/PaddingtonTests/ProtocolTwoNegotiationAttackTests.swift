@@ -53,10 +53,7 @@ struct ProtocolTwoNegotiationAttackTests {
         forged.keys = .generate()
         let intruder = RunningMesh(try clientConfiguration(invitation: forged, port: port))
         try await intruder.recorder.wait(for: "the intruder's failure") { $0.failureCode != nil }
-        let deadline = ContinuousClock.now + .seconds(15)
-        while server.recorder.count({ $0.failureCode == .authenticationFailed }) < 2, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await server.recorder.wait(untilCount: 2) { $0.failureCode == .authenticationFailed }
         #expect(server.recorder.count { $0.failureCode == .authenticationFailed } >= 2)
         #expect(intruder.recorder.count(\.isConnected) == 0)
         await intruder.stop()

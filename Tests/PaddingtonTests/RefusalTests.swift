@@ -102,8 +102,7 @@ struct RefusalTests {
         try await second.recorder.wait(for: "standby promoted") { $0.isConnected }
         // The server reports its side once its last handshake frame is written, which may be after the
         // client has reported its own.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while server.recorder.count(\.isConnected) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await server.recorder.wait(untilCount: 2, timeout: .seconds(5), \.isConnected)
         #expect(server.recorder.count(\.isConnected) == 2)
         await second.stop()
         await server.stop()

@@ -45,6 +45,17 @@ final class EventRecorder: Sendable {
     func count(_ predicate: (MeshEvent) -> Bool) -> Int {
         events.withLockedValue { $0.filter(predicate).count }
     }
+
+    /// Waits (bounded) until at least `target` events match `predicate`; returns how many match then,
+    /// for the caller's own expectation.
+    @discardableResult
+    func wait(untilCount target: Int, timeout: Duration = .seconds(15), _ predicate: (MeshEvent) -> Bool) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while count(predicate) < target, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return count(predicate)
+    }
 }
 
 /// A running mesh with its events, stopped by `stop()`.
