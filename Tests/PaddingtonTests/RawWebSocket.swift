@@ -65,7 +65,11 @@ struct RawWebSocket {
 
     /// Runs frames 1 to 4 as client `name` in `zone`, sending `version` in PeerDetails. Returns the
     /// session keys, or nil if the server did not answer as expected.
-    mutating func handshake(name: String, zone: String = "default", version: Int = 2) async throws -> EnvelopeKeys? {
+    ///
+    /// `pipelined` messages are sealed with the session keys and written in the same write as frame 3,
+    /// before frame 4 is read: they are in the server's socket the moment its handshake ends, whatever
+    /// the scheduling of this task.
+    mutating func handshake(name: String, zone: String = "default", version: Int = 2, pipelined: [String] = []) async throws -> EnvelopeKeys? {
         let outerSession = SecretKey.generate()
         let hello = WireMessage.Hello(sessionKey: outerSession, engine: "attacker", version: "0")
         try await sendText(Envelope.seal(hello.json(), keys: keys, salts: salts))
@@ -73,7 +77,11 @@ struct RawWebSocket {
         let reply = try WireMessage.Hello.decode(try Envelope.open(frame2.payload, keys: EnvelopeKeys(inner: keys.inner, outer: outerSession), salts: salts))
         let session = EnvelopeKeys(inner: reply.sessionKey, outer: outerSession)
         let details = WireMessage.PeerDetails(name: name, zone: zone, version: version, standby: .primary)
-        try await sendText(Envelope.seal(details.json(), keys: session, salts: salts))
+        var frames = RawConnection.frame(opcode: 0x1, payload: try Envelope.seal(details.json(), keys: session, salts: salts))
+        for payload in pipelined {
+            frames += RawConnection.frame(opcode: 0x1, payload: try Envelope.seal(JSONString.encode(payload), keys: session, salts: salts))
+        }
+        try await raw.send(frames)
         guard version == 2, let frame4 = await nextFrame(), frame4.opcode == 0x1 else { return nil }
         _ = try WireMessage.PeerDetails.decode(try Envelope.open(frame4.payload, keys: session, salts: salts))
         return session
