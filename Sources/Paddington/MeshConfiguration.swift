@@ -61,6 +61,12 @@ public struct MeshConfiguration: Sendable {
     /// When this side of a protocol 2 link changes its sending key (Noise `Rekey()`, announced in the
     /// frame). The peer follows whatever this side decides.
     public var rekey: RekeyThresholds
+    /// Requests this service may have in flight to one peer; one more fails at once with
+    /// `PaddingtonError.Code.tooManyRequests` (nothing is queued).
+    public var maxRequestsInFlightPerPeer: Int
+    /// Request handlers that may run at once for one peer; a request beyond that is answered with
+    /// `PaddingtonError.Code.overloaded` at once.
+    public var maxRequestHandlersPerPeer: Int
     /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
     /// handler will go. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
@@ -85,9 +91,13 @@ public struct MeshConfiguration: Sendable {
         eventBufferSize: Int = 4096,
         identity: EngineIdentity = EngineIdentity(),
         sourceAddress: String? = nil,
-        rekey: RekeyThresholds = RekeyThresholds()
+        rekey: RekeyThresholds = RekeyThresholds(),
+        maxRequestsInFlightPerPeer: Int = 256,
+        maxRequestHandlersPerPeer: Int = 256
     ) {
         self.rekey = rekey
+        self.maxRequestsInFlightPerPeer = maxRequestsInFlightPerPeer
+        self.maxRequestHandlersPerPeer = maxRequestHandlersPerPeer
         self.sourceAddress = sourceAddress
         self.handshakeTimeout = handshakeTimeout
         self.maxPendingHandshakes = maxPendingHandshakes

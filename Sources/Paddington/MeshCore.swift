@@ -16,6 +16,10 @@ final class MeshCore: Sendable {
     let outboundInterceptors: [any OutboundInterceptor]
     let events: EventHub
     let statistics: StatisticsRecorder
+    /// Request/reply: routes, requests in flight.
+    let agents: AgentLayer
+    /// When the mesh was made (the uptime of `paddington.info`).
+    let createdAt = ContinuousClock.now
     /// Each client's protocol 2 pre-shared key, in configuration order (derived once: message 1 is
     /// tried against every admitted client).
     let protocolTwoKeys: [SecretKey]
@@ -45,6 +49,7 @@ final class MeshCore: Sendable {
         pipeline = InboundPipeline(
             interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
         self.outboundInterceptors = outboundInterceptors
+        agents = AgentLayer(options: options, statistics: statistics)
         events = EventHub(bufferSize: options.eventBufferSize)
         protocolTwoKeys = configuration.clients.map { ProtocolTwo.psk(from: $0.keys) }
         clientKeysAreDistinct = Set(protocolTwoKeys.map(\.fingerprint)).count == protocolTwoKeys.count

@@ -42,12 +42,28 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
             case protocolViolation
             case shutdown
             case transport
+            case unsupportedByPeer
+            case deadlineExceeded
+            case remoteError
+            case unknownRoute
+            case badRequest
+            case overloaded
+            case linkLost
+            case cancelled
+            case tooManyRequests
+            case malformedAgentFrame
         }
 
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
         public var description: String { wrapped.rawValue }
+
+        /// The code a peer names in an error frame, when it is one of ours.
+        package init?(named name: String) {
+            guard let wrapped = Wrapped(rawValue: name) else { return nil }
+            self.wrapped = wrapped
+        }
 
         /// A key is not 32 bytes, is all zero, or is not valid hex.
         public static let invalidKey = Code(.invalidKey)
@@ -106,6 +122,34 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
         public static let shutdown = Code(.shutdown)
         /// The network transport failed (connect refused, reset, bind failure, ...).
         public static let transport = Code(.transport)
+
+        // The agent layer (docs/agents.md).
+
+        /// The peer does not take requests: it did not announce agent frames (a Rust peer). Nothing was
+        /// sent.
+        public static let unsupportedByPeer = Code(.unsupportedByPeer)
+        /// A request's deadline passed before its reply arrived. The handler may or may not have run;
+        /// the peer was told to cancel it.
+        public static let deadlineExceeded = Code(.deadlineExceeded)
+        /// The peer's handler failed (threw), or the peer answered with an error this library does not
+        /// name; the message says what the peer said.
+        public static let remoteError = Code(.remoteError)
+        /// The peer has no handler for the request's route.
+        public static let unknownRoute = Code(.unknownRoute)
+        /// The peer refused the request's body before its handler ran (it did not decode as the route's
+        /// type); the message names the field and what was wrong.
+        public static let badRequest = Code(.badRequest)
+        /// The peer refused the request because it runs as many of this peer's requests as it allows.
+        public static let overloaded = Code(.overloaded)
+        /// The link to the peer ended while the request was in flight: the handler may or may not have
+        /// run.
+        public static let linkLost = Code(.linkLost)
+        /// The caller's task was cancelled while it waited; the peer was told to cancel the handler.
+        public static let cancelled = Code(.cancelled)
+        /// As many requests to this peer are in flight as ``MeshConfiguration`` allows; nothing was sent.
+        public static let tooManyRequests = Code(.tooManyRequests)
+        /// A peer's agent frame does not decode.
+        public static let malformedAgentFrame = Code(.malformedAgentFrame)
     }
 
     /// What kind of failure this is.

@@ -12,7 +12,8 @@ struct MeshAPITests {
     static func pair(
         serverOptions: MeshConfiguration = fastOptions(), serverLogger: Logger? = nil,
         inbound: [any InboundInterceptor] = [], outbound: [any OutboundInterceptor] = [],
-        clientProtocol: ProtocolPolicy = .auto, serverHandlers: (Mesh) -> Void = { _ in }
+        clientProtocol: ProtocolPolicy = .auto, clientOptions: MeshConfiguration = fastOptions(),
+        serverHandlers: (Mesh) -> Void = { _ in }
     ) async throws -> (server: RunningMesh, client: RunningMesh, invitation: Invitation, port: Int) {
         var config = try serverConfiguration()
         let invitation = try config.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
@@ -20,7 +21,7 @@ struct MeshAPITests {
         let port = try await server.mesh.listeningPort()
         var clientConfig = try clientConfiguration(invitation: invitation, port: port)
         clientConfig.protocolPolicy = clientProtocol
-        let client = RunningMesh(clientConfig, outboundInterceptors: outbound)
+        let client = RunningMesh(clientConfig, options: clientOptions, outboundInterceptors: outbound)
         try await client.mesh.waitUntilConnected("server", timeout: .seconds(15))
         try await server.mesh.waitUntilConnected("client", timeout: .seconds(15))
         return (server, client, invitation, port)
@@ -244,10 +245,14 @@ struct MeshAPITests {
         await server.stop()
     }
 
-    @Test("byte payloads: UTF-8 bytes travel over protocol 1; other bytes are refused there")
+    @Test("byte payloads over protocol 1: UTF-8 bytes reach a peer without agent frames (as Rust), other bytes are refused for it")
     func bytesOverProtocolOne() async throws {
         let inbox = Inbox()
-        let (server, client, _, _) = try await Self.pair(clientProtocol: .off) { mesh in mesh.onMessage { message, _ in inbox.append(message) } }
+        var rustLike = fastOptions()
+        rustLike.identity.announcesAgentFrames = false
+        let (server, client, _, _) = try await Self.pair(clientProtocol: .off, clientOptions: rustLike) { mesh in
+            mesh.onMessage { message, _ in inbox.append(message) }
+        }
         try await client.mesh.send(bytes: Array("grüße".utf8), to: "server")
         await #expect { try await client.mesh.send(bytes: [0xff, 0x00, 0xfe], to: "server") } throws: {
             ($0 as? PaddingtonError)?.code == .invalidArgument
@@ -255,6 +260,21 @@ struct MeshAPITests {
         try await inbox.wait(count: 1)
         #expect(inbox.all.first?.bytes == Array("grüße".utf8))
         #expect(inbox.all.first?.payload == "grüße")
+        #expect(server.mesh.connectedPeers.first?.protocolVersion == 1)
+        await client.stop()
+        await server.stop()
+    }
+
+    @Test("byte payloads over protocol 1 between two of our peers: any bytes travel, inside agent frames")
+    func anyBytesOverProtocolOneWithAgentFrames() async throws {
+        let inbox = Inbox()
+        let (server, client, _, _) = try await Self.pair(clientProtocol: .off) { mesh in
+            mesh.onMessage { message, _ in inbox.append(message) }
+        }
+        try await client.mesh.send(bytes: [0xff, 0x00, 0xfe], to: "server")
+        try await client.mesh.send("KEEPALIVE", to: "server")
+        try await inbox.wait(count: 2)
+        #expect(inbox.all.map(\.bytes) == [[0xff, 0x00, 0xfe], Array("KEEPALIVE".utf8)])
         #expect(server.mesh.connectedPeers.first?.protocolVersion == 1)
         await client.stop()
         await server.stop()

@@ -354,7 +354,8 @@ struct ProtocolTwoSessionAttackTests {
         let link = Link(
             session: EstablishedSession(
                 peerName: "peer", zone: "default", peerEngine: "test", peerVersion: "0", role: .server,
-                codec: ProtocolTwoCodec(session: session, rekey: .suggested)),
+                // No `Agent` announcement: the first frame is the test's, at nonce 2^64 − 2.
+                codec: ProtocolTwoCodec(session: session, rekey: .suggested, announcesAgentFrames: false)),
             controller: controller, maxFrameSize: 1 << 16)
 
         // Nonce 2^64 − 2, the last usable one: sealed, sent, and it opens at the peer.

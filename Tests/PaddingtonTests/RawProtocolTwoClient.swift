@@ -213,7 +213,7 @@ final class RawProtocolTwoClient {
     }
 
     /// Opens the server's next binary frame with the next nonce of its direction, skipping CONTROL
-    /// `Keepalive`s (and WebSocket Pings); nil when the connection closes or nothing comes in time.
+    /// `Keepalive`s, unknown CONTROL variants (as `Agent`, to this client) and WebSocket Pings; nil when the connection closes or nothing comes in time.
     ///
     /// - Throws: a frame of another opcode, or one that does not open.
     func receive(timeout: Duration = .seconds(15)) async throws -> (type: ProtocolTwo.FrameType, body: [UInt8])? {
@@ -247,8 +247,18 @@ final class RawProtocolTwoClient {
             let opened = try transport.opener.open(&bytes)
             sessionFrames.append(frame)
             let body = Array(bytes[opened.body])
-            let isKeepalive = opened.type == .control && (try? ControlMessage.decode(body)) == .keepalive
-            if !(skippingKeepalives && isKeepalive) { return (frame, (opened.type, body)) }
+            // Skipped as the protocol says an implementation ignores them: keepalives, and CONTROL variants
+            // it does not know (our servers' `Agent` announcement, which this client never answers).
+            let skippable: Bool
+            if opened.type == .control, let message = try? ControlMessage.decode(body) {
+                switch message {
+                case .keepalive, .agent, .agentFrames, .unknown: skippable = true
+                default: skippable = false
+                }
+            } else {
+                skippable = false
+            }
+            if !(skippingKeepalives && skippable) { return (frame, (opened.type, body)) }
         }
         return nil
     }

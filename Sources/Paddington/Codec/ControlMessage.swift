@@ -12,6 +12,11 @@ package enum ControlMessage: Equatable, Sendable {
     case standbyStatus(WireMessage.Standby)
     /// Liveness; never shown to the application.
     case keepalive
+    /// `{"Agent":{"version":1}}`: the sender takes agent frames (an extension of ours; other
+    /// implementations ignore it as an unknown variant).
+    case agent
+    /// `{"AgentFrames":{}}`: the sender's DATA frames after this one are agent frames.
+    case agentFrames
     /// A variant this version does not know (room to grow): ignored during a session.
     case unknown(String)
 
@@ -19,6 +24,8 @@ package enum ControlMessage: Equatable, Sendable {
     static let keepaliveJSON = Array(#"{"Keepalive":{}}"#.utf8)
     /// `{"CheckStandby":{}}`.
     static let checkStandbyJSON = Array(#"{"CheckStandby":{}}"#.utf8)
+    static let agentJSON = Array(#"{"Agent":{"version":1}}"#.utf8)
+    static let agentFramesJSON = Array(#"{"AgentFrames":{}}"#.utf8)
 
     /// The JSON body.
     package func json() -> [UInt8] {
@@ -27,6 +34,8 @@ package enum ControlMessage: Equatable, Sendable {
         case .checkStandby: return Self.checkStandbyJSON
         case .standbyStatus(let status): return Array(#"{"StandbyStatus":"#.utf8) + status.json() + [UInt8(ascii: "}")]
         case .keepalive: return Self.keepaliveJSON
+        case .agent: return Self.agentJSON
+        case .agentFrames: return Self.agentFramesJSON
         case .unknown(let name):
             var out = [UInt8(ascii: "{")]
             JSONString.append(name, to: &out)
@@ -52,11 +61,21 @@ package enum ControlMessage: Equatable, Sendable {
             throw PaddingtonError(.invalidJSON, "a CONTROL frame must be a JSON object with exactly one key")
         }
         switch name {
-        case "Keepalive", "CheckStandby":
+        case "Keepalive", "CheckStandby", "AgentFrames":
             guard dictionary[name] is [String: Any] else {
                 throw PaddingtonError(.invalidJSON, "the value of \(name) must be a JSON object")
             }
-            return name == "Keepalive" ? .keepalive : .checkStandby
+            switch name {
+            case "Keepalive": return .keepalive
+            case "CheckStandby": return .checkStandby
+            default: return .agentFrames
+            }
+        case "Agent":
+            // Version 1 of the agent frames; a later version a peer may list is not ours to read.
+            guard let value = dictionary[name] as? [String: Any], let version = value["version"] as? Int, version >= 1 else {
+                throw PaddingtonError(.invalidJSON, "the value of Agent must be an object with a positive integer 'version'")
+            }
+            return version == 1 ? .agent : .unknown(name)
         case "PeerDetails":
             return .peerDetails(try ProtocolTwoPeerDetails.decode(data))
         case "StandbyStatus":
@@ -77,6 +96,8 @@ package enum ControlMessage: Equatable, Sendable {
         case .checkStandby: return "CheckStandby"
         case .standbyStatus: return "StandbyStatus"
         case .keepalive: return "Keepalive"
+        case .agent: return "Agent"
+        case .agentFrames: return "AgentFrames"
         case .unknown(let name): return name
         }
     }

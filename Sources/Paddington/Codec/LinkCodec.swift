@@ -25,6 +25,19 @@ package protocol LinkCodec: Sendable {
     ///   `maxFrameSize`.
     func prepare(_ payload: Payload, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame
 
+    /// Checks an agent frame and prepares it: for a peer that announced agent frames only.
+    ///
+    /// - Throws: `PaddingtonError.Code.unsupportedByPeer` when the peer did not announce them;
+    ///   otherwise as ``prepare(_:maxFrameSize:allocator:)``.
+    func prepareAgent(_ frame: AgentFrame, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame
+
+    /// Whether the peer takes agent frames: known from the handshake (protocol 1), or from the peer's
+    /// first frame of the session (protocol 2).
+    var agentSupport: AgentSupport { get }
+
+    /// Frames the link sends first, before anything else (protocol 2's `Agent` announcement).
+    func openingFrames(allocator: ByteBufferAllocator) -> [PreparedFrame]
+
     /// The keepalive frame of this protocol, prepared.
     func prepareKeepalive(allocator: ByteBufferAllocator) -> PreparedFrame
 
@@ -47,7 +60,9 @@ package struct PreparedFrame: Sendable {
         /// Sealed already; write as it is.
         case sealed(WebSocketFrame)
         /// Sealed by the codec in ``LinkCodec/emit(_:write:)``: a kind byte the codec defines and the body.
-        case deferred(kind: UInt8, body: Payload)
+        /// An `application` payload becomes an agent message frame if the codec has started sending agent
+        /// frames by the time it is sealed (protocol 2 decides that in the middle of the stream).
+        case deferred(kind: UInt8, body: Payload, application: Bool = false)
     }
 
     /// The bytes the frame takes on the wire (its payload), counted against the send budget.
@@ -64,8 +79,20 @@ package struct PreparedFrame: Sendable {
 package enum InboundFrame: Sendable, Equatable {
     /// An application payload, for the pipeline.
     case message(Payload)
+    /// An agent frame, not yet decoded (bytes on protocol 2, base64 text on protocol 1).
+    case agent(Payload)
+    /// The peer announced that it takes agent frames (protocol 2's CONTROL `Agent`).
+    case peerTakesAgentFrames
     /// Liveness only.
     case keepalive
     /// Something the protocol says to ignore.
     case ignored
+}
+
+/// Whether a link's peer takes agent frames.
+package enum AgentSupport: Sendable, Equatable {
+    /// Not known yet: a protocol 2 link before the peer's first frame of the session.
+    case undecided
+    case supported
+    case unsupported
 }

@@ -8,6 +8,11 @@ import PaddingtonCrypto
 /// It needs no state between frames, so ``prepare(_:maxFrameSize:allocator:)`` seals on the caller's
 /// task and several senders seal at once. The payload `KEEPALIVE` is the protocol's keepalive: it is
 /// reserved, never sent as data and never delivered.
+///
+/// Between two peers of ours that both announced agent frames in the handshake (`"agent":1` in
+/// `Handshake`; the Rust crate ignores the field and never sends it), every payload is an agent frame,
+/// carried as its base64 text: plain payloads as message frames, so that no payload is ever read as
+/// anything but what its sender meant.
 package struct ProtocolOneCodec: LinkCodec {
     /// The reserved payload that keeps links alive.
     package static let keepalivePayload = "KEEPALIVE"
@@ -18,16 +23,27 @@ package struct ProtocolOneCodec: LinkCodec {
     package let salts: ConnectionSalts
     /// The link's key schedule: each layer's HKDF extract done once, so a frame costs the expands.
     private let cipher: EnvelopeCipher
+    /// Whether both sides announced agent frames: fixed by the handshake.
+    package let agentFrames: Bool
 
-    package init(keys: EnvelopeKeys, salts: ConnectionSalts) {
+    package init(keys: EnvelopeKeys, salts: ConnectionSalts, agentFrames: Bool = false) {
         self.keys = keys
         self.salts = salts
+        self.agentFrames = agentFrames
         cipher = EnvelopeCipher(keys: keys, salts: salts)
     }
 
     package var protocolVersion: Int { 1 }
 
+    package var agentSupport: AgentSupport { agentFrames ? .supported : .unsupported }
+
     package func prepare(_ payload: Payload, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame {
+        if agentFrames {
+            guard !payload.isEmpty else {
+                throw PaddingtonError(.invalidArgument, "an empty payload cannot be sent (the protocol has no empty messages)")
+            }
+            return try prepareAgent(.message(payload.bytes), maxFrameSize: maxFrameSize, allocator: allocator)
+        }
         let text: String
         switch payload {
         case .text(let value):
@@ -47,6 +63,15 @@ package struct ProtocolOneCodec: LinkCodec {
         }
         return try seal(text, maxFrameSize: maxFrameSize, allocator: allocator)
     }
+
+    package func prepareAgent(_ frame: AgentFrame, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame {
+        guard agentFrames else {
+            throw PaddingtonError(.unsupportedByPeer, "this peer did not announce agent frames")
+        }
+        return try seal(try frame.encodedText(), maxFrameSize: maxFrameSize, allocator: allocator)
+    }
+
+    package func openingFrames(allocator: ByteBufferAllocator) -> [PreparedFrame] { [] }
 
     package func prepareKeepalive(allocator: ByteBufferAllocator) -> PreparedFrame {
         // Always within any frame limit the link accepts (the smallest is far larger).
@@ -92,6 +117,6 @@ package struct ProtocolOneCodec: LinkCodec {
             throw PaddingtonError(.invalidJSON, "a frame decrypted but its payload is not a JSON string: \(error.message)")
         }
         if text == Self.keepalivePayload { return .keepalive }
-        return .message(.text(text))
+        return agentFrames ? .agent(.text(text)) : .message(.text(text))
     }
 }

@@ -12,6 +12,15 @@ import NIOConcurrencyHelpers
 /// sending half's lock. Opening happens on the read loop, under the receiving half's lock (never
 /// contended). The two halves never share state.
 ///
+/// **Agent frames** (docs/agents.md) ride on the extension point the protocol leaves, CONTROL variants
+/// unknown to a peer are ignored: each of our peers sends CONTROL `{"Agent":{"version":1}}` as its first
+/// frame of the session ("I take agent frames"). A side that receives the peer's `Agent` sends CONTROL
+/// `{"AgentFrames":{}}` and from that frame on every DATA frame it sends is an agent frame; the receiver
+/// reads DATA frames after the peer's `AgentFrames` as agent frames and the ones before as plain
+/// payloads. The switch happens under the sending lock, in wire order, so no payload is read as what
+/// its sender did not mean. A peer whose first frame is not `Agent` (any other implementation of the
+/// document) never receives an agent frame.
+///
 /// The halves are guarded by `NIOLock` (a pthread mutex) rather than `Synchronization.Mutex`: the
 /// thread sanitizer does not see `Mutex`'s ordering on Linux and reports its accesses as races.
 final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
@@ -22,11 +31,28 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
     // Guarded by `receivingLock`.
     private var opener: ProtocolTwo.FrameOpener
     private let receivingLock = NIOLock()
+    /// Whether DATA frames from here are agent frames (after ``startAgentFramesKind`` was sealed).
+    private var sendsAgentFrames = false
+    // Guarded by `receivingLock`: whether the peer's DATA frames are agent frames, and whether its first
+    // frame of the session has been seen.
+    private var receivesAgentFrames = false
+    private var sawFirstFrame = false
+    private let support = NIOLockedValueBox(AgentSupport.undecided)
     private let rekey: ProtocolTwo.RekeyPolicy
+    /// The `deferred` kind of the `AgentFrames` CONTROL frame, which switches this side's DATA frames to
+    /// agent frames when it is sealed (never on the wire: the frame is CONTROL).
+    static let startAgentFramesKind: UInt8 = 0x7F
+    /// The bytes an agent message frame adds to a payload.
+    static let agentMessageOverhead = AgentFrame.Limits.fixedBytes + 2
     /// Noise's handshake hash: equal on both sides, usable as a channel binding.
     let handshakeHash: [UInt8]
 
-    init(session: consuming ProtocolTwo.Session, rekey: ProtocolTwo.RekeyPolicy) {
+    /// Whether this side takes agent frames (and says so in its first frame).
+    let announcesAgentFrames: Bool
+
+    init(session: consuming ProtocolTwo.Session, rekey: ProtocolTwo.RekeyPolicy, announcesAgentFrames: Bool = true) {
+        self.announcesAgentFrames = announcesAgentFrames
+        if !announcesAgentFrames { support.withLockedValue { $0 = .unsupported } }
         handshakeHash = session.handshakeHash
         sealer = session.sealer
         keySince = .now
@@ -36,6 +62,13 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
 
     var protocolVersion: Int { 2 }
 
+    var agentSupport: AgentSupport { support.withLockedValue { $0 } }
+
+    /// Settles agent support without waiting for the peer's first frame (a peer that is not ours).
+    func peerTakesNoAgentFrames() {
+        support.withLockedValue { if $0 == .undecided { $0 = .unsupported } }
+    }
+
     // MARK: Sending
 
     func prepare(_ payload: Payload, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame {
@@ -43,16 +76,41 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
         guard !body.isEmpty else {
             throw PaddingtonError(.invalidArgument, "an empty payload cannot be sent (the protocol has no empty messages)")
         }
-        let count = ProtocolTwo.frameCount(bodyCount: body.count)
+        // Counted as an agent message when it may become one: the budget and the limit hold either way.
+        let wrapped = agentSupport != .unsupported
+        let count = ProtocolTwo.frameCount(bodyCount: body.count + (wrapped ? Self.agentMessageOverhead : 0))
         guard count <= maxFrameSize else {
             throw PaddingtonError(.payloadTooLarge,
                 "a payload of \(body.count) bytes makes a \(count)-byte frame, over the limit of \(maxFrameSize)")
         }
-        return PreparedFrame(size: count, content: .deferred(kind: ProtocolTwo.FrameType.data.rawValue, body: body))
+        return PreparedFrame(size: count, content: .deferred(kind: ProtocolTwo.FrameType.data.rawValue, body: body, application: true))
+    }
+
+    func prepareAgent(_ frame: AgentFrame, maxFrameSize: Int, allocator: ByteBufferAllocator) throws -> PreparedFrame {
+        guard agentSupport == .supported else {
+            throw PaddingtonError(.unsupportedByPeer, "this peer did not announce agent frames")
+        }
+        let body = try frame.encoded()
+        let count = ProtocolTwo.frameCount(bodyCount: body.count)
+        guard count <= maxFrameSize else {
+            throw PaddingtonError(.payloadTooLarge,
+                "an agent frame with a body of \(frame.body.count) bytes makes a \(count)-byte frame, over the limit of \(maxFrameSize)")
+        }
+        return PreparedFrame(size: count, content: .deferred(kind: ProtocolTwo.FrameType.data.rawValue, body: .bytes(body)))
+    }
+
+    /// The `AgentFrames` CONTROL frame; DATA frames sealed after it are agent frames.
+    func prepareAgentFramesStart() -> PreparedFrame {
+        let body = ControlMessage.agentFrames.json()
+        return PreparedFrame(size: ProtocolTwo.frameCount(bodyCount: body.count), content: .deferred(kind: Self.startAgentFramesKind, body: .bytes(body)))
     }
 
     func prepareKeepalive(allocator: ByteBufferAllocator) -> PreparedFrame {
         control(.keepalive)
+    }
+
+    func openingFrames(allocator: ByteBufferAllocator) -> [PreparedFrame] {
+        announcesAgentFrames ? [control(.agent)] : []
     }
 
     /// A CONTROL frame, prepared.
@@ -64,11 +122,19 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
     }
 
     func emit(_ frame: PreparedFrame, write: (WebSocketFrame) -> Void) throws {
-        guard case .deferred(let kind, let body) = frame.content, let type = ProtocolTwo.FrameType(rawValue: kind) else {
+        guard case .deferred(let kind, var body, let application) = frame.content,
+              let type = kind == Self.startAgentFramesKind ? .control : ProtocolTwo.FrameType(rawValue: kind) else {
             throw PaddingtonError(.protocolViolation, "a protocol 2 link was handed a frame it did not prepare")
         }
         let rekey = self.rekey
         try sendingLock.withLock {
+            if application, sendsAgentFrames { body = .bytes(try AgentFrame.message(body.bytes).encoded()) }
+            if kind == Self.startAgentFramesKind {
+                // Once: a second start would be a second, meaningless control frame.
+                guard !sendsAgentFrames else { return }
+                sendsAgentFrames = true
+            }
+            defer { if kind == Self.startAgentFramesKind { settle(.supported) } }
             let now = ContinuousClock.now
             let last = sealer.isRekeyDue(rekey, bodyCount: body.count, sinceRekey: now - keySince)
             var buffer = ByteBufferAllocator().buffer(capacity: ProtocolTwo.frameCount(bodyCount: body.count))
@@ -96,11 +162,29 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
 
     func open(_ frame: WebSocketFrame) throws -> InboundFrame {
         let (type, body) = try openFrame(frame)
+        // Only the read loop opens frames, one at a time.
+        let (first, agentData) = receivingLock.withLock { () -> (Bool, Bool) in
+            defer { sawFirstFrame = true }
+            return (!sawFirstFrame, receivesAgentFrames)
+        }
         switch type {
         case .data:
-            return .message(.bytes(body))
+            if first { settle(.unsupported) }
+            return agentData ? .agent(.bytes(body)) : .message(.bytes(body))
         case .control:
-            switch try ControlMessage.decode(body) {
+            let message = try ControlMessage.decode(body)
+            if first, message != .agent { settle(.unsupported) }
+            switch message {
+            case .agent:
+                // Only as the first frame; later, support is already settled (and stays as it is). A side
+                // that does not announce agent frames reads it as the unknown variant it is to others.
+                // Support is settled when this side's `AgentFrames` is sealed (in `emit`), so that no
+                // agent frame can be sealed before it.
+                guard first, announcesAgentFrames, support.withLockedValue({ $0 }) == .undecided else { return .ignored }
+                return .peerTakesAgentFrames
+            case .agentFrames:
+                receivingLock.withLock { receivesAgentFrames = true }
+                return .ignored
             case .keepalive:
                 return .keepalive
             case .unknown:
@@ -109,6 +193,10 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
                 throw PaddingtonError(.protocolViolation, "the peer sent \(message.name) after the session started")
             }
         }
+    }
+
+    private func settle(_ value: AgentSupport) {
+        support.withLockedValue { if $0 == .undecided { $0 = value } }
     }
 
     /// Opens a CONTROL frame of the handshake's session start (the bytes of a binary frame).

@@ -22,6 +22,11 @@ public struct MeshStatistics: Sendable, Equatable {
     public var messagesReceived = 0
     /// Received payloads no handler was registered for (dropped, and reported once per peer).
     public var unhandledMessages = 0
+    /// Agent frames from peers that did not decode (dropped, or answered with an error when they carried
+    /// a request id); the link stays up.
+    public var malformedAgentFrames = 0
+    /// Replies and errors for no request in flight (late after a deadline, or a peer's mistake): dropped.
+    public var strayReplies = 0
 
     /// All counters at zero.
     public init() {}
@@ -72,6 +77,15 @@ final class StatisticsRecorder: Sendable {
     func messageReceived() {
         state.withLockedValue { $0.messagesReceived += 1 }
         received.increment()
+    }
+
+    func malformedAgentFrame() {
+        state.withLockedValue { $0.malformedAgentFrames += 1 }
+        Counter(label: "paddington_agent_frames_malformed_total", dimensions: [("service", service)]).increment()
+    }
+
+    func strayReply() {
+        state.withLockedValue { $0.strayReplies += 1 }
     }
 
     func messageUnhandled() {

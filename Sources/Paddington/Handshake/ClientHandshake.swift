@@ -55,7 +55,7 @@ package struct ClientHandshake: DialledHandshake {
         state = .awaitingHello
         let hello = WireMessage.Hello(
             sessionKey: sessionOuterKey, engine: identity.engine, version: identity.version,
-            protocols: negotiation.protocolTwoEnabled ? [2] : nil)
+            protocols: negotiation.protocolTwoEnabled ? [2] : nil, agent: identity.announcesAgentFrames)
         return [.send(Envelope.seal(hello.json(), keys: server.keys, salts: salts))]
     }
 
@@ -120,7 +120,7 @@ package struct ClientHandshake: DialledHandshake {
         state = .done
         return [.established(EstablishedSession(
             peerName: server.name, zone: server.zone, peerEngine: hello.engine, peerVersion: hello.version,
-            role: .client, codec: ProtocolOneCodec(keys: keys, salts: salts)))]
+            role: .client, codec: ProtocolOneCodec(keys: keys, salts: salts, agentFrames: identity.announcesAgentFrames && hello.agent)))]
     }
 
     private func establishedKeys() throws -> EnvelopeKeys {

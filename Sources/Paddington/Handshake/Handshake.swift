@@ -68,6 +68,9 @@ public struct EngineIdentity: Sendable, Equatable {
     public var engine: String
     /// Sent as `version`.
     public var version: String
+    /// Whether the handshake announces agent frames (docs/agents.md). Off only in tests that play a
+    /// peer that does not take them, as the Rust crate does not.
+    package var announcesAgentFrames = true
 
     /// The identity to send; the defaults name this library.
     public init(engine: String = "swift-paddington", version: String = "0.1.0") {

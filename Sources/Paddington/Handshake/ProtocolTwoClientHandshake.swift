@@ -74,7 +74,7 @@ package struct ProtocolTwoClientHandshake: DialledHandshake, ~Copyable {
                     throw PaddingtonError(.authenticationFailed,
                         "Noise message 2 did not verify: the server does not hold this invitation's keys, or a header was changed on the way")
                 }
-                let codec = ProtocolTwoCodec(session: session, rekey: rekey)
+                let codec = ProtocolTwoCodec(session: session, rekey: rekey, announcesAgentFrames: identity.announcesAgentFrames)
                 self.codec = codec
                 state = .awaitingDetails
                 let details = ProtocolTwoPeerDetails(

@@ -86,7 +86,7 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
                     throw PaddingtonError(.protocolVersionMismatch, "protocol 2 is off for client \(client.name)@\(client.zone)")
                 }
                 let message2 = try responder.writeMessage2()
-                codec = ProtocolTwoCodec(session: try responder.finish(), rekey: rekey)
+                codec = ProtocolTwoCodec(session: try responder.finish(), rekey: rekey, announcesAgentFrames: identity.announcesAgentFrames)
                 state = .awaitingDetails(client: client)
                 return [.sendBinary(message2)]
 

@@ -100,7 +100,7 @@ package struct ServerHandshake: HandshakeMachine {
             state = .done
             return [reply, .established(EstablishedSession(
                 peerName: client.name, zone: client.zone, peerEngine: hello.engine, peerVersion: hello.version,
-                role: .server, codec: ProtocolOneCodec(keys: keys, salts: salts)))]
+                role: .server, codec: ProtocolOneCodec(keys: keys, salts: salts, agentFrames: identity.announcesAgentFrames && hello.agent)))]
         }
         if status.serverIsSecondary {
             state = .done
@@ -141,7 +141,7 @@ package struct ServerHandshake: HandshakeMachine {
                 state = .awaitingDetails(client: client, hello: hello)
                 let reply = WireMessage.Hello(
                     sessionKey: sessionInnerKey, engine: identity.engine, version: identity.version,
-                    protocols: negotiation.protocolTwoEnabled ? [2] : nil)
+                    protocols: negotiation.protocolTwoEnabled ? [2] : nil, agent: identity.announcesAgentFrames)
                 return [.send(Envelope.seal(reply.json(), keys: EnvelopeKeys(inner: client.keys.inner, outer: hello.sessionKey), salts: salts))]
             } catch let error as PaddingtonError {
                 // A malformed frame fails the same way for every candidate: stop at once.

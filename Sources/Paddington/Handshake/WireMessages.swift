@@ -16,6 +16,8 @@ package enum WireMessage {
         var version: String
         /// The protocols the sender supports beyond protocol 1; nil when it did not say (Rust).
         var protocols: [UInt32]? = nil
+        /// `"agent":1`: the sender takes agent frames (docs/agents.md). The Rust crate ignores the field.
+        var agent = false
 
         func json() -> [UInt8] {
             var out = Array(#"{"session_key":{"data":""#.utf8)
@@ -29,6 +31,7 @@ package enum WireMessage {
                 out += Array(protocols.map(String.init).joined(separator: ",").utf8)
                 out.append(UInt8(ascii: "]"))
             }
+            if agent { out += Array(#","agent":1"#.utf8) }
             out.append(UInt8(ascii: "}"))
             return out
         }
@@ -48,6 +51,9 @@ package enum WireMessage {
             struct Marked: Decodable {
                 let protocols: [UInt32]?
             }
+            struct Agent: Decodable {
+                let agent: UInt32?
+            }
             let shape = try WireMessage.decode(Shape.self, json, what: "Handshake")
             guard shape.session_key.data.utf8.count == 64, let key = try? SecretKey(hex: shape.session_key.data) else {
                 throw PaddingtonError(.protocolViolation, "Handshake session_key is not 32 bytes of hex")
@@ -61,7 +67,9 @@ package enum WireMessage {
                     throw PaddingtonError(.protocolViolation, "Handshake carries a 'protocols' field that is not a list of protocol numbers", cause: error)
                 }
             }
-            return Hello(sessionKey: key, engine: shape.engine, version: shape.version, protocols: protocols)
+            // Read as the Rust crate reads unknown fields: anything but version 1 is no announcement.
+            let agent = (try? JSONDecoder().decode(Agent.self, from: Data(json)))?.agent == 1
+            return Hello(sessionKey: key, engine: shape.engine, version: shape.version, protocols: protocols, agent: agent)
         }
     }
 

@@ -28,6 +28,13 @@ final class Link: Sendable {
         self.controller = controller
         self.maxFrameSize = maxFrameSize
         let acceptsPings = info.acceptsPings
+        if info.protocolVersion == 2, info.engine != EngineIdentity().engine, let codec = codec as? ProtocolTwoCodec {
+            // Only our own peers take agent frames: no need to wait for the first frame of another's.
+            codec.peerTakesNoAgentFrames()
+        }
+        for frame in codec.openingFrames(allocator: controller.channel.allocator) where (try? controller.reserveNow(frame.size)) != nil {
+            emit(frame)
+        }
         controller.established { [weak self] in
             try? self?.sendKeepalive(ping: acceptsPings)
         }
@@ -38,6 +45,55 @@ final class Link: Sendable {
         let frame = try codec.prepare(payload, maxFrameSize: maxFrameSize, allocator: channel.allocator)
         try await controller.reserve(frame.size, wait: true)
         emit(frame)
+    }
+
+    /// Prepares and hands over one agent frame: to a peer that takes them only.
+    ///
+    /// - Parameter wait: whether to wait while the send budget is spent; a cancel frame does not.
+    func send(agent frame: AgentFrame, wait: Bool = true) async throws {
+        let prepared = try codec.prepareAgent(frame, maxFrameSize: maxFrameSize, allocator: channel.allocator)
+        if wait {
+            try await controller.reserve(prepared.size, wait: true)
+        } else {
+            try controller.reserveNow(prepared.size)
+        }
+        emit(prepared)
+    }
+
+    /// The peer announced agent frames (protocol 2): from the next frame on, this side's DATA frames
+    /// are agent frames too.
+    func startAgentFrames() {
+        guard let codec = codec as? ProtocolTwoCodec else { return }
+        let frame = codec.prepareAgentFramesStart()
+        guard (try? controller.reserveNow(frame.size)) != nil else { return }
+        emit(frame)
+    }
+
+    private let agentWaiters = NIOLockedValueBox([OneShot<AgentSupport>]())
+
+    /// Whether the peer takes agent frames, waiting until `deadline` while that is not known yet (a
+    /// protocol 2 link before the peer's first frame). `.undecided` when the deadline passed first.
+    func agentSupport(waitingUntil deadline: NIODeadline) async -> AgentSupport {
+        let now = codec.agentSupport
+        guard now == .undecided else { return now }
+        let waiter = OneShot<AgentSupport>()
+        agentWaiters.withLockedValue { $0.append(waiter) }
+        // Settled while the waiter was being added: the read loop may have released the list already.
+        if codec.agentSupport != .undecided || closeReason != nil { releaseAgentWaiters() }
+        let timer = channel.eventLoop.scheduleTask(deadline: deadline) { waiter.complete(.undecided) }
+        defer { timer.cancel() }
+        return await waiter.wait { waiter.complete(.undecided) }
+    }
+
+    /// Tells the waiters of ``agentSupport(waitingUntil:)`` what is now known (or, once the link is
+    /// gone, that it never will be).
+    func releaseAgentWaiters() {
+        let waiters = agentWaiters.withLockedValue { waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        let support = codec.agentSupport == .undecided ? AgentSupport.unsupported : codec.agentSupport
+        for waiter in waiters { waiter.complete(support) }
     }
 
     /// Sends the protocol's keepalive, and a WebSocket Ping when `ping` is set. Keepalives do not wait

@@ -42,9 +42,10 @@ struct LinkSession {
             messages: core.options.inboundQueueDepth, bytes: core.options.inboundBufferSize, workers: workers))
         let pipeline = core.pipeline
         let controller = link.controller
+        let running = RunningRequests()
         let reason: PaddingtonError = await withDiscardingTaskGroup { group in
             // Delivery tasks are started when messages are queued and end when the queue is empty.
-            let reason = await readLoop(link, frames: &frames, inbox: inbox, logger: logger) {
+            let reason = await readLoop(link, frames: &frames, inbox: inbox, running: running, logger: logger) {
                 group.addTask {
                     while let message = inbox.take(cancelled: Task.isCancelled) {
                         await pipeline.deliver(message, context: context)
@@ -55,6 +56,8 @@ struct LinkSession {
             inbox.finish()
             return reason
         }
+        // Nobody can be answered any more: stop the handlers, fail the requests in flight.
+        running.cancelAll()
         let dropped = inbox.discardAll()
         if dropped > 0 {
             logger.notice("queued messages dropped: the session was cancelled before their handlers ran", metadata: ["count": "\(dropped)"])
@@ -62,16 +65,20 @@ struct LinkSession {
         link.abort(reason: reason)
         let final = link.closeReason ?? reason
         core.registry.unregister(link, reason: final)
+        core.agents.pending.linkEnded(link, reason: final)
+        link.releaseAgentWaiters()
         logger.info("peer disconnected", metadata: ["reason": "\(final.code)", "error": "\(final.message)"])
         core.emit(.peerDisconnected(link.id, reason: final))
     }
 
     private func readLoop(
-        _ link: Link, frames: inout Frames, inbox: PeerInbox, logger: Logger, startDelivery: () -> Void
+        _ link: Link, frames: inout Frames, inbox: PeerInbox, running: RunningRequests, logger: Logger, startDelivery: () -> Void
     ) async -> PaddingtonError {
         let controller = link.controller
         let codec = link.codec
         var tookFrame = false
+        // Whether the peer's agent support is known (protocol 2 learns it from the peer's first frame).
+        var agentSupportKnown = codec.agentSupport != .undecided
         while true {
             controller.waiting(tookFrame: tookFrame)
             tookFrame = false
@@ -106,9 +113,27 @@ struct LinkSession {
                 link.close(reason: failure)
                 return failure
             }
-            guard case .message(let payload) = inbound else { continue }
+            if !agentSupportKnown, codec.agentSupport != .undecided {
+                agentSupportKnown = true
+                link.releaseAgentWaiters()
+            }
+            let message: Message
+            switch inbound {
+            case .message(let payload):
+                message = Message(sender: link.id.name, recipient: core.configuration.name, zone: link.id.zone, content: payload)
+            case .agent(let payload):
+                guard let received = core.agents.receive(payload, on: link, running: running, mesh: mesh, logger: logger) else { continue }
+                message = received
+            case .peerTakesAgentFrames:
+                // Sends our `AgentFrames`, which settles the support: only then may requests be sealed.
+                link.startAgentFrames()
+                agentSupportKnown = true
+                link.releaseAgentWaiters()
+                continue
+            case .keepalive, .ignored:
+                continue
+            }
             core.statistics.messageReceived()
-            let message = Message(sender: link.id.name, recipient: core.configuration.name, zone: link.id.zone, content: payload)
             if core.pipeline.tap(message, from: link.info) { continue }
             controller.messageArrived()
             do {

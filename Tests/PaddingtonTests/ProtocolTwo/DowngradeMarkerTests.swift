@@ -129,7 +129,7 @@ struct DowngradeMarkerTests {
     func serverDetects() throws {
         var client = try client(clientMarked)
         let frame = try #require(Self.sent(client.upgraded()))
-        #expect(try openFrame1(frame).hasSuffix(#","protocols":[2]}"#), "a client with protocol 2 enabled marks frame 1")
+        #expect(try openFrame1(frame).hasSuffix(#","protocols":[2],"agent":1}"#), "a client with protocol 2 enabled marks frame 1 (and announces agent frames after the mark)")
         var server = try server(serverMarked)
         let actions = server.receive(frame)
         let error = try #require(Self.failure(actions))
@@ -157,7 +157,7 @@ struct DowngradeMarkerTests {
         #expect(!text.contains("protocols"), "a client with protocol 2 off does not mark frame 1")
         var server = try server(serverMarked)
         let frame2 = try #require(Self.sent(server.receive(frame)))
-        #expect(try openFrame2(frame2).hasSuffix(#""version":"0.2.0","protocols":[2]}"#))
+        #expect(try openFrame2(frame2).hasSuffix(#""version":"0.2.0","protocols":[2],"agent":1}"#))
     }
 
     @Test("server: with protocol 2 enabled, a malformed marker fails frame 1", arguments: [#""x""#, "[-1]", "[2.5]", "{}"])

@@ -1,0 +1,80 @@
+import NIOConcurrencyHelpers
+
+/// The requests this mesh has in flight, by id: each waits on a ``OneShot`` that its reply, its
+/// deadline, its caller's cancellation or the end of its link completes, whichever comes first (the
+/// one that takes the entry out of the table).
+final class PendingRequests: Sendable {
+    typealias Outcome = OneShot<Result<Reply, PaddingtonError>>
+
+    private struct Entry {
+        var link: ObjectIdentifier
+        var peer: PeerID
+        var outcome: Outcome
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var inFlight: [ObjectIdentifier: Int] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// Opens a request on `link`: its id and outcome.
+    ///
+    /// - Throws: `PaddingtonError.Code.tooManyRequests` when `limit` requests are in flight on the link.
+    func open(on link: Link, limit: Int) throws -> (id: UInt64, outcome: Outcome) {
+        let key = ObjectIdentifier(link)
+        let outcome = Outcome()
+        let id = try state.withLockedValue { state -> UInt64 in
+            let count = state.inFlight[key, default: 0]
+            guard count < limit else {
+                throw PaddingtonError(.tooManyRequests, "\(limit) requests to \(link.id) are in flight already (maxRequestsInFlightPerPeer)")
+            }
+            state.nextID &+= 1
+            if state.nextID == 0 { state.nextID = 1 }
+            state.inFlight[key] = count + 1
+            state.entries[state.nextID] = Entry(link: key, peer: link.id, outcome: outcome)
+            return state.nextID
+        }
+        return (id, outcome)
+    }
+
+    /// Ends request `id` with `result`, when it is still in flight (and, for a peer's answer, on the link
+    /// it came from). Returns whether it was.
+    @discardableResult
+    func finish(_ id: UInt64, on link: Link? = nil, with result: Result<Reply, PaddingtonError>) -> Bool {
+        let outcome = state.withLockedValue { state -> Outcome? in
+            guard let entry = state.entries[id] else { return nil }
+            if let link, entry.link != ObjectIdentifier(link) { return nil }
+            state.entries[id] = nil
+            Self.release(entry.link, in: &state)
+            return entry.outcome
+        }
+        guard let outcome else { return false }
+        outcome.complete(result)
+        return true
+    }
+
+    /// Fails every request in flight on `link`: it ended.
+    func linkEnded(_ link: Link, reason: PaddingtonError) {
+        let key = ObjectIdentifier(link)
+        let ended = state.withLockedValue { state -> [Outcome] in
+            let ids = state.entries.filter { $0.value.link == key }.map(\.key)
+            state.inFlight[key] = nil
+            return ids.compactMap { state.entries.removeValue(forKey: $0)?.outcome }
+        }
+        guard !ended.isEmpty else { return }
+        let error = PaddingtonError(.linkLost,
+            "the link to \(link.id) ended while the request was in flight (\(reason.code): \(reason.message)); the handler may or may not have run")
+        for outcome in ended { outcome.complete(.failure(error)) }
+    }
+
+    /// Requests in flight on all links.
+    var count: Int { state.withLockedValue { $0.entries.count } }
+
+    private static func release(_ link: ObjectIdentifier, in state: inout State) {
+        let left = state.inFlight[link, default: 1] - 1
+        state.inFlight[link] = left > 0 ? left : nil
+    }
+}
