@@ -2,7 +2,7 @@
 # Runs the libFuzzer targets (with AddressSanitizer) for SECONDS each, starting from the committed
 # seed corpus. Fails on the first crash, leak, timeout or sanitizer report.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: envelope handshake files addresses v2frame v2handshake v2session negotiation (default: all)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: envelope handshake files addresses v2frame v2handshake v2session negotiation agentframe (default: all)
 #
 # Prints, per target, the executions run without a crash. New inputs go to .build-fuzz/corpus/TARGET
 # (not committed); a crashing input is left as .build-fuzz/crash-* for `paddington-fuzz TARGET FILE`.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope handshake files addresses v2frame v2handshake v2session negotiation)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope handshake files addresses v2frame v2handshake v2session negotiation agentframe)
 
 scratch=.build-fuzz
 swift build --product paddington-fuzz --scratch-path "$scratch" \

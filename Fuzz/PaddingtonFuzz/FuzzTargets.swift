@@ -29,6 +29,8 @@ enum FuzzTarget: String, CaseIterable {
     /// The `openportal-protocol` header through the offer parser and both decisions, and CONTROL
     /// bodies (NegotiationFuzz.swift).
     case negotiation
+    /// Agent frames, as protocol 2 bytes and protocol 1 base64 text (AgentFrameFuzz.swift).
+    case agentframe
 }
 
 /// Fixed keys so that fuzz inputs can reach the code behind decryption.
@@ -153,6 +155,9 @@ func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
 
     case .negotiation:
         fuzzNegotiation(data)
+
+    case .agentframe:
+        fuzzAgentFrame(data)
     }
 }
 

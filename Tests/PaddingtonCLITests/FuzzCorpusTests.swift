@@ -8,7 +8,7 @@ struct FuzzCorpusTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus").standardized
 
     @Test("every seed and every past crash input runs clean", arguments: [
-        "envelope", "handshake", "files", "addresses", "v2frame", "v2handshake", "v2session", "negotiation",
+        "envelope", "handshake", "files", "addresses", "v2frame", "v2handshake", "v2session", "negotiation", "agentframe",
     ])
     func replay(target: String) async throws {
         let folder = Self.corpus.appendingPathComponent(target)

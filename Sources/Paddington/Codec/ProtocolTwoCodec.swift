@@ -64,8 +64,9 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
 
     var agentSupport: AgentSupport { support.withLockedValue { $0 } }
 
-    /// Settles agent support without waiting for the peer's first frame (a peer that is not ours).
-    func peerTakesNoAgentFrames() {
+    /// Presumes the peer takes no agent frames without waiting for its first frame (its engine is not
+    /// ours, so requests to it fail at once). An `Agent` announcement as its first frame still counts.
+    func presumeNoAgentFrames() {
         support.withLockedValue { if $0 == .undecided { $0 = .unsupported } }
     }
 
@@ -76,8 +77,9 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
         guard !body.isEmpty else {
             throw PaddingtonError(.invalidArgument, "an empty payload cannot be sent (the protocol has no empty messages)")
         }
-        // Counted as an agent message when it may become one: the budget and the limit hold either way.
-        let wrapped = agentSupport != .unsupported
+        // Counted as an agent message when it may become one (this side takes agent frames, so the peer
+        // may yet announce them): the budget and the limit hold either way.
+        let wrapped = announcesAgentFrames
         let count = ProtocolTwo.frameCount(bodyCount: body.count + (wrapped ? Self.agentMessageOverhead : 0))
         guard count <= maxFrameSize else {
             throw PaddingtonError(.payloadTooLarge,
@@ -134,7 +136,7 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
                 guard !sendsAgentFrames else { return }
                 sendsAgentFrames = true
             }
-            defer { if kind == Self.startAgentFramesKind { settle(.supported) } }
+            defer { if kind == Self.startAgentFramesKind { support.withLockedValue { $0 = .supported } } }
             let now = ContinuousClock.now
             let last = sealer.isRekeyDue(rekey, bodyCount: body.count, sinceRekey: now - keySince)
             var buffer = ByteBufferAllocator().buffer(capacity: ProtocolTwo.frameCount(bodyCount: body.count))
@@ -180,7 +182,7 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
                 // that does not announce agent frames reads it as the unknown variant it is to others.
                 // Support is settled when this side's `AgentFrames` is sealed (in `emit`), so that no
                 // agent frame can be sealed before it.
-                guard first, announcesAgentFrames, support.withLockedValue({ $0 }) == .undecided else { return .ignored }
+                guard first, announcesAgentFrames else { return .ignored }
                 return .peerTakesAgentFrames
             case .agentFrames:
                 receivingLock.withLock { receivesAgentFrames = true }

@@ -29,8 +29,9 @@ final class Link: Sendable {
         self.maxFrameSize = maxFrameSize
         let acceptsPings = info.acceptsPings
         if info.protocolVersion == 2, info.engine != EngineIdentity().engine, let codec = codec as? ProtocolTwoCodec {
-            // Only our own peers take agent frames: no need to wait for the first frame of another's.
-            codec.peerTakesNoAgentFrames()
+            // Presumed without waiting for the first frame of another implementation: requests to it fail
+            // at once, unless its first frame announces agent frames after all.
+            codec.presumeNoAgentFrames()
         }
         for frame in codec.openingFrames(allocator: controller.channel.allocator) where (try? controller.reserveNow(frame.size)) != nil {
             emit(frame)
