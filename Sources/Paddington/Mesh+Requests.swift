@@ -34,7 +34,7 @@ extension Mesh {
     ///     AddResponse(sum: request.a + request.b)
     /// }
     /// ```
-    public nonisolated func route<Input: Decodable, Output: Encodable>(
+    public nonisolated func route<Input: Decodable & SendableMetatype, Output: Encodable & SendableMetatype>(
         _ route: String, _ handler: @escaping @Sendable (Input, RequestContext) async throws -> Output
     ) {
         onRequest(route) { request, context in

@@ -207,6 +207,7 @@ package struct AgentFrame: Sendable, Equatable {
         }
         let body = reader.rest()
         if kind == .cancel, !body.isEmpty { throw fail("a cancel frame carries a body") }
+        if kind == .message, body.isEmpty { throw fail("a message frame is empty (the protocol has no empty messages)") }
         return AgentFrame(kind: kind, id: id, route: route, deadlineMilliseconds: deadline, headers: headers, body: body)
     }
 

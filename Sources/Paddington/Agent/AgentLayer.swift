@@ -47,31 +47,76 @@ final class AgentLayer: Sendable {
             if Task.isCancelled { throw PaddingtonError(.cancelled, "the request to \(link.id) was cancelled before it was sent") }
             throw PaddingtonError(.deadlineExceeded, "\(link.id) had not said whether it takes requests within \(timeout); nothing was sent")
         }
+        // The deadline the peer gets is the time left now, not the whole timeout.
+        let left = deadline - NIODeadline.now()
+        guard left > .zero else {
+            throw PaddingtonError(.deadlineExceeded, "the timeout of \(timeout) passed before the request to \(link.id) could be sent; nothing was sent")
+        }
+        let milliseconds = UInt32(clamping: max(1, (left.nanoseconds + 999_999) / 1_000_000))
         let (id, outcome) = try pending.open(on: link, limit: options.maxRequestsInFlightPerPeer)
         let pending = self.pending
-        let milliseconds = UInt32(clamping: max(1, (timeout.nanoseconds + 999_999) / 1_000_000))
+        let prepared: PreparedFrame
+        do {
+            prepared = try link.prepare(agent: AgentFrame(
+                kind: .request, id: id, route: route, deadlineMilliseconds: milliseconds, headers: headers, body: body))
+        } catch {
+            pending.finish(id, with: .failure(Self.sendFailure(error, to: link)))
+            throw Self.sendFailure(error, to: link)
+        }
         let timer = link.channel.eventLoop.scheduleTask(deadline: deadline) {
-            if pending.finish(id, with: .failure(PaddingtonError(.deadlineExceeded,
-                "\(link.id) did not answer within \(timeout); the handler may or may not have run, and was told to stop"))) {
-                Self.cancelRemote(id, on: link)
-            }
+            let sent = pending.finish(id, with: .failure(PaddingtonError(.deadlineExceeded,
+                "\(link.id) did not answer within \(timeout); the handler may or may not have run, and was told to stop")))
+            if sent == true { Self.cancelRemote(id, on: link) }
         }
         defer { timer.cancel() }
-        let frame = AgentFrame(kind: .request, id: id, route: route, deadlineMilliseconds: milliseconds, headers: headers, body: body)
-        do {
-            try await link.send(agent: frame)
-        } catch {
-            let failure = error as? PaddingtonError ?? PaddingtonError(.transport, "the request could not be sent", cause: error)
-            // Nothing reached the peer; a reply cannot come.
-            if pending.finish(id, with: .failure(failure)) { throw failure }
+        let onCancel: @Sendable () -> Void = {
+            let sent = pending.finish(id, with: .failure(PaddingtonError(.cancelled,
+                "the request to \(link.id) was cancelled; the peer was told to stop the handler")))
+            if sent == true { Self.cancelRemote(id, on: link) }
         }
-        let result = await outcome.wait {
-            if pending.finish(id, with: .failure(PaddingtonError(.cancelled,
-                "the request to \(link.id) was cancelled; the peer was told to stop the handler"))) {
-                Self.cancelRemote(id, on: link)
+        // Fast path: the budget lets the frame go at once (marked sent first, so that a deadline in
+        // between tells the peer to cancel it).
+        let sentAtOnce: Bool
+        do {
+            guard pending.markSent(id) else { return try await outcome.wait(onCancel: onCancel).get() }
+            sentAtOnce = try link.emitIfFree(prepared)
+            if !sentAtOnce { pending.unmarkSent(id) }
+        } catch {
+            pending.finish(id, with: .failure(Self.sendFailure(error, to: link)))
+            return try await outcome.wait(onCancel: onCancel).get()
+        }
+        if sentAtOnce { return try await outcome.wait(onCancel: onCancel).get() }
+        // The budget is spent: wait for it beside the outcome, which the deadline or a cancellation may
+        // end first; then the frame is not sent at all.
+        let result = await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    _ = try await link.emitWhenFree(prepared) { pending.markSent(id) }
+                } catch {
+                    pending.finish(id, with: .failure(Self.sendFailure(error, to: link)))
+                }
             }
+            let result = await outcome.wait(onCancel: onCancel)
+            group.cancelAll()
+            return result
         }
         return try result.get()
+    }
+
+    /// What a failure to send a request means for its caller: nothing was sent.
+    private static func sendFailure(_ error: any Error, to link: Link) -> PaddingtonError {
+        if error is CancellationError {
+            return PaddingtonError(.cancelled, "the request to \(link.id) was cancelled before it was sent; nothing was sent")
+        }
+        guard let error = error as? PaddingtonError else {
+            return PaddingtonError(.transport, "the request to \(link.id) could not be sent; nothing was sent", cause: error)
+        }
+        switch error.code {
+        case .connectionClosed, .connectionLost, .peerShutdown, .shutdown:
+            return PaddingtonError(.linkLost, "the link to \(link.id) is closing (\(error.code): \(error.message)); nothing was sent")
+        default:
+            return error
+        }
     }
 
     /// Tells the peer to stop request `id`; never waits (a cancel that cannot be sent at once is moot).
@@ -91,7 +136,7 @@ final class AgentLayer: Sendable {
             statistics.malformedAgentFrame()
             logger.debug("malformed agent frame", metadata: ["error": "\(error.reason)"])
             if let id = error.requestID {
-                answer(id, on: link, with: PaddingtonError(.malformedAgentFrame, error.reason))
+                answer(id, on: link, running: running, with: PaddingtonError(.malformedAgentFrame, error.reason))
             }
             return nil
         }
@@ -101,15 +146,12 @@ final class AgentLayer: Sendable {
         case .request:
             serve(frame, on: link, running: running, mesh: mesh, logger: logger)
         case .reply:
-            if !pending.finish(frame.id, on: link, with: .success(Reply(bytes: frame.body, headers: frame.headers))) {
+            if pending.finish(frame.id, on: link, with: .success(Reply(bytes: frame.body, headers: frame.headers))) == nil {
                 statistics.strayReply()
                 logger.debug("reply for no request in flight", metadata: ["request.id": "\(frame.id)"])
             }
         case .error:
-            let code = PaddingtonError.Code(named: frame.route) ?? .remoteError
-            let said = String(decoding: frame.body, as: UTF8.self)
-            let message = "\(link.id) answered \(frame.route): \(said)"
-            if !pending.finish(frame.id, on: link, with: .failure(PaddingtonError(code, message))) {
+            if pending.finish(frame.id, on: link, with: .failure(Self.remoteFailure(frame, from: link))) == nil {
                 statistics.strayReply()
                 logger.debug("error for no request in flight", metadata: ["request.id": "\(frame.id)"])
             }
@@ -121,48 +163,34 @@ final class AgentLayer: Sendable {
 
     private func serve(_ frame: AgentFrame, on link: Link, running: RunningRequests, mesh: Mesh, logger: Logger) {
         let id = frame.id
-        switch running.reserve(id, limit: options.maxRequestHandlersPerPeer) {
-        case .granted:
-            break
-        case .duplicate:
-            statistics.malformedAgentFrame()
-            answer(id, on: link, with: PaddingtonError(.malformedAgentFrame, "request id \(id) is already running"))
-            return
-        case .overloaded:
-            answer(id, on: link, with: PaddingtonError(.overloaded,
-                "\(options.maxRequestHandlersPerPeer) requests from this peer are running already"))
-            return
-        case .closed:
-            return
-        }
-        var logger = logger
-        logger[metadataKey: "route"] = "\(frame.route)"
+        var routeLogger = logger
+        routeLogger[metadataKey: "route"] = "\(frame.route)"
+        let logger = routeLogger
         let context = RequestContext(
             mesh: mesh, peer: link.id, route: frame.route,
             deadline: .now + .milliseconds(Int64(frame.deadlineMilliseconds)), logger: logger)
         let request = Request(route: frame.route, headers: frame.headers, bytes: frame.body)
         let handler = routes.handler(for: frame.route)
         let eventLoop = link.channel.eventLoop
-        let task = Task {
+        let started = running.start(id, limit: options.maxRequestHandlersPerPeer) {
             // The deadline cancels the handler: the caller has stopped waiting.
             let timer = eventLoop.scheduleTask(in: .milliseconds(Int64(frame.deadlineMilliseconds))) { running.cancel(id) }
             defer {
                 timer.cancel()
                 running.remove(id)
             }
-            guard let handler else {
-                try? await link.send(agent: Self.errorFrame(id, PaddingtonError(.unknownRoute,
-                    "\(mesh.configuration.name) has no handler for route '\(frame.route)'")))
-                return
-            }
             let answer: AgentFrame
-            do {
-                let reply = try await handler(request, context)
-                answer = AgentFrame(kind: .reply, id: id, headers: reply.headers, body: reply.bytes)
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("request handler failed", metadata: ["error": "\(error)"])
-                answer = Self.errorFrame(id, error)
+            if let handler {
+                do {
+                    let reply = try await handler(request, context)
+                    answer = AgentFrame(kind: .reply, id: id, headers: reply.headers, body: reply.bytes)
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.debug("request handler failed", metadata: ["error": "\(error)"])
+                    answer = Self.errorFrame(id, error)
+                }
+            } else {
+                answer = Self.errorFrame(id, PaddingtonError(.unknownRoute, "\(mesh.configuration.name) has no handler for route '\(frame.route)'"))
             }
             // Cancelled (deadline, the caller, the link): nobody waits for the answer.
             if Task.isCancelled { return }
@@ -174,12 +202,40 @@ final class AgentLayer: Sendable {
                 logger.debug("reply not sent", metadata: ["error": "\(error)"])
             }
         }
-        running.register(id, task)
+        switch started {
+        case .started, .closed:
+            break
+        case .duplicate:
+            statistics.malformedAgentFrame()
+            answer(id, on: link, running: running, with: PaddingtonError(.malformedAgentFrame, "request id \(id) is already running"))
+        case .overloaded:
+            answer(id, on: link, running: running, with: PaddingtonError(.overloaded,
+                "\(options.maxRequestHandlersPerPeer) requests from this peer are running already"))
+        }
     }
 
-    /// Answers request `id` with an error, off the read loop.
-    private func answer(_ id: UInt64, on link: Link, with error: PaddingtonError) {
-        Task { try? await link.send(agent: Self.errorFrame(id, error)) }
+    /// Answers request `id` with an error, off the read loop; dropped when too many refusals are on
+    /// their way already (a peer that floods requests and does not read gets no more of them).
+    private func answer(_ id: UInt64, on link: Link, running: RunningRequests, with error: PaddingtonError) {
+        guard running.startRefusal() else { return }
+        Task {
+            defer { running.refusalSent() }
+            try? await link.send(agent: Self.errorFrame(id, error))
+        }
+    }
+
+    /// The codes a peer's error frame may carry as they are; any other code arrives as
+    /// `PaddingtonError.Code.remoteError` (a code such as `deadlineExceeded` or `tooManyRequests` from a
+    /// handler's own call must not read as this caller's, whose documented meaning is "nothing ran").
+    static let remoteCodes: Set<PaddingtonError.Code> = [.remoteError, .unknownRoute, .badRequest, .overloaded, .malformedAgentFrame]
+
+    /// The error a peer's error frame means for the caller.
+    static func remoteFailure(_ frame: AgentFrame, from link: Link) -> PaddingtonError {
+        let said = String(decoding: frame.body, as: UTF8.self)
+        if let code = PaddingtonError.Code(named: frame.route), remoteCodes.contains(code) {
+            return PaddingtonError(code, "\(link.id) answered: \(said)")
+        }
+        return PaddingtonError(.remoteError, "\(link.id) answered \(frame.route): \(said)")
     }
 
     /// The error frame for what a handler threw.

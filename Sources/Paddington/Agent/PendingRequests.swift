@@ -10,6 +10,8 @@ final class PendingRequests: Sendable {
         var link: ObjectIdentifier
         var peer: PeerID
         var outcome: Outcome
+        /// Whether the request frame was handed to the link (so a cancel means something to the peer).
+        var sent = false
     }
 
     private struct State {
@@ -41,19 +43,35 @@ final class PendingRequests: Sendable {
     }
 
     /// Ends request `id` with `result`, when it is still in flight (and, for a peer's answer, on the link
-    /// it came from). Returns whether it was.
+    /// it came from).
+    ///
+    /// - Returns: nil when it was not in flight; otherwise whether its frame had been sent.
     @discardableResult
-    func finish(_ id: UInt64, on link: Link? = nil, with result: Result<Reply, PaddingtonError>) -> Bool {
-        let outcome = state.withLockedValue { state -> Outcome? in
+    func finish(_ id: UInt64, on link: Link? = nil, with result: Result<Reply, PaddingtonError>) -> Bool? {
+        let ended = state.withLockedValue { state -> (Outcome, Bool)? in
             guard let entry = state.entries[id] else { return nil }
             if let link, entry.link != ObjectIdentifier(link) { return nil }
             state.entries[id] = nil
             Self.release(entry.link, in: &state)
-            return entry.outcome
+            return (entry.outcome, entry.sent)
         }
-        guard let outcome else { return false }
+        guard let (outcome, sent) = ended else { return nil }
         outcome.complete(result)
-        return true
+        return sent
+    }
+
+    /// Marks request `id` as sent; false when it has ended already (then it must not be sent).
+    func markSent(_ id: UInt64) -> Bool {
+        state.withLockedValue { state in
+            guard state.entries[id] != nil else { return false }
+            state.entries[id]?.sent = true
+            return true
+        }
+    }
+
+    /// Undoes ``markSent(_:)`` when the frame could not go at once after all.
+    func unmarkSent(_ id: UInt64) {
+        state.withLockedValue { $0.entries[id]?.sent = false }
     }
 
     /// Fails every request in flight on `link`: it ended.

@@ -1,65 +1,67 @@
 import NIOConcurrencyHelpers
 
 /// The request handlers running for one link, by request id: so that a cancel frame, the deadline or
-/// the end of the link can cancel them, and so that the per-peer limit holds.
+/// the end of the link can cancel them, and so that the per-peer limit holds. Also counts the refusals
+/// on their way to the peer, so that a peer cannot make them pile up.
 final class RunningRequests: Sendable {
     private struct State {
         var tasks: [UInt64: Task<Void, Never>] = [:]
-        /// Ids taken by ``reserve(_:limit:)`` whose task is not registered yet.
-        var reserved: Set<UInt64> = []
-        /// Reserved ids cancelled before their task was registered.
-        var cancelledEarly: Set<UInt64> = []
+        var refusals = 0
         var closed = false
     }
 
-    enum Reservation {
-        case granted
+    enum Start {
+        case started
         case duplicate
         case overloaded
         case closed
     }
 
+    /// Refusals (errors for requests that did not run) that may be on their way at once; more are
+    /// dropped, and their callers reach their deadlines.
+    static let maxRefusalsInFlight = 64
+
     private let state = NIOLockedValueBox(State())
 
-    /// Takes a slot for request `id`.
-    func reserve(_ id: UInt64, limit: Int) -> Reservation {
+    /// Starts the handler of request `id`, unless one with that id runs, `limit` run, or the link ended.
+    /// The task is made under the lock, so it is registered before its own end can remove it.
+    func start(_ id: UInt64, limit: Int, _ body: @escaping @Sendable () async -> Void) -> Start {
         state.withLockedValue { state in
             if state.closed { return .closed }
-            if state.tasks[id] != nil || state.reserved.contains(id) { return .duplicate }
-            if state.tasks.count + state.reserved.count >= limit { return .overloaded }
-            state.reserved.insert(id)
-            return .granted
+            if state.tasks[id] != nil { return .duplicate }
+            if state.tasks.count >= limit { return .overloaded }
+            state.tasks[id] = Task { await body() }
+            return .started
         }
-    }
-
-    /// Registers the task of a reserved request; cancels it at once when the link has ended meanwhile.
-    func register(_ id: UInt64, _ task: Task<Void, Never>) {
-        let cancel = state.withLockedValue { state -> Bool in
-            state.reserved.remove(id)
-            if state.closed || state.cancelledEarly.remove(id) != nil { return true }
-            state.tasks[id] = task
-            return false
-        }
-        if cancel { task.cancel() }
     }
 
     /// The request ended.
     func remove(_ id: UInt64) {
-        state.withLockedValue { state in
-            state.tasks[id] = nil
-            state.cancelledEarly.remove(id)
-        }
+        state.withLockedValue { _ = $0.tasks.removeValue(forKey: id) }
     }
+
+    /// Running handlers.
+    var count: Int { state.withLockedValue { $0.tasks.count } }
 
     /// The caller cancelled request `id`. Returns whether it was running.
     @discardableResult
     func cancel(_ id: UInt64) -> Bool {
-        let task = state.withLockedValue { state -> Task<Void, Never>? in
-            if state.tasks[id] == nil, state.reserved.contains(id) { state.cancelledEarly.insert(id) }
-            return state.tasks[id]
-        }
+        let task = state.withLockedValue { $0.tasks[id] }
         task?.cancel()
         return task != nil
+    }
+
+    /// Takes a slot for a refusal; false when too many are on their way.
+    func startRefusal() -> Bool {
+        state.withLockedValue { state in
+            guard !state.closed, state.refusals < Self.maxRefusalsInFlight else { return false }
+            state.refusals += 1
+            return true
+        }
+    }
+
+    func refusalSent() {
+        state.withLockedValue { $0.refusals -= 1 }
     }
 
     /// The link ended: cancels every handler, and refuses new ones.

@@ -136,7 +136,7 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
                 guard !sendsAgentFrames else { return }
                 sendsAgentFrames = true
             }
-            defer { if kind == Self.startAgentFramesKind { support.withLockedValue { $0 = .supported } } }
+
             let now = ContinuousClock.now
             let last = sealer.isRekeyDue(rekey, bodyCount: body.count, sinceRekey: now - keySince)
             var buffer = ByteBufferAllocator().buffer(capacity: ProtocolTwo.frameCount(bodyCount: body.count))
@@ -149,6 +149,8 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
             }
             if last { keySince = now }
             write(WebSocketFrame(fin: true, opcode: .binary, data: buffer))
+            // Settled once the marker is sealed and queued: an agent frame sealed from now on follows it.
+            if kind == Self.startAgentFramesKind { support.withLockedValue { $0 = .supported } }
         }
     }
 
@@ -185,7 +187,8 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
                 guard first, announcesAgentFrames else { return .ignored }
                 return .peerTakesAgentFrames
             case .agentFrames:
-                receivingLock.withLock { receivesAgentFrames = true }
+                // Only a side that takes agent frames reads them; to another it is an unknown variant.
+                if announcesAgentFrames { receivingLock.withLock { receivesAgentFrames = true } }
                 return .ignored
             case .keepalive:
                 return .keepalive

@@ -52,13 +52,37 @@ final class Link: Sendable {
     ///
     /// - Parameter wait: whether to wait while the send budget is spent; a cancel frame does not.
     func send(agent frame: AgentFrame, wait: Bool = true) async throws {
-        let prepared = try codec.prepareAgent(frame, maxFrameSize: maxFrameSize, allocator: channel.allocator)
+        let prepared = try prepare(agent: frame)
         if wait {
             try await controller.reserve(prepared.size, wait: true)
         } else {
             try controller.reserveNow(prepared.size)
         }
         emit(prepared)
+    }
+
+    /// Prepares an agent frame (for a peer that takes them).
+    func prepare(agent frame: AgentFrame) throws -> PreparedFrame {
+        try codec.prepareAgent(frame, maxFrameSize: maxFrameSize, allocator: channel.allocator)
+    }
+
+    /// Hands over a prepared frame when the send budget lets it go at once; false when it would wait.
+    func emitIfFree(_ frame: PreparedFrame) throws -> Bool {
+        guard try controller.reserveIfFree(frame.size) else { return false }
+        emit(frame)
+        return true
+    }
+
+    /// Waits for the send budget, then hands over a prepared frame unless `stillWanted` says no (the
+    /// budget is given back). Returns whether it was sent.
+    func emitWhenFree(_ frame: PreparedFrame, stillWanted: () -> Bool) async throws -> Bool {
+        try await controller.reserve(frame.size, wait: true)
+        guard stillWanted() else {
+            controller.written(frames: 1, bytes: frame.size)
+            return false
+        }
+        emit(frame)
+        return true
     }
 
     /// The peer announced agent frames (protocol 2): from the next frame on, this side's DATA frames
@@ -117,7 +141,13 @@ final class Link: Sendable {
     private func emit(_ frame: PreparedFrame) {
         let size = frame.size
         do {
-            try codec.emit(frame) { sealed in self.queueWrite(sealed, size: size) }
+            var wrote = false
+            try codec.emit(frame) { sealed in
+                wrote = true
+                self.queueWrite(sealed, size: size)
+            }
+            // A frame the codec chose not to write (a second `AgentFrames`) gives its budget back.
+            if !wrote { controller.written(frames: 1, bytes: size) }
         } catch let error as PaddingtonError {
             controller.written(frames: 1, bytes: size)
             controller.abort(reason: error)

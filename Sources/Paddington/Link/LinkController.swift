@@ -79,6 +79,17 @@ final class LinkController: Sendable {
         }
     }
 
+    /// Takes `bytes` of the send budget when that needs no waiting. Returns false when it would wait;
+    /// throws when the link is closing.
+    func reserveIfFree(_ bytes: Int) throws -> Bool {
+        let reservation = state.withLockedValue { $0.machine.reserveIfFree(bytes: bytes, now: channel.eventLoop.now) }
+        switch reservation {
+        case .none: return false
+        case .some(.refused(let error)): throw error
+        case .some: return true
+        }
+    }
+
     /// Takes `bytes` of the send budget at once, whatever is in flight (keepalives: they must not queue
     /// behind application frames). Throws when the link is closing.
     func reserveNow(_ bytes: Int) throws {

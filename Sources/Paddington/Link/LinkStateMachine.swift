@@ -176,6 +176,13 @@ package struct LinkStateMachine<Waiter> {
         return .wait(id: nextWaiterID)
     }
 
+    /// Takes `bytes` of the send budget only when that needs no waiting: nil when it would wait.
+    package mutating func reserveIfFree(bytes: Int, now: NIODeadline) -> Reservation? {
+        if let closeReason { return .refused(closingError(closeReason)) }
+        guard waiters.isEmpty, fits(bytes) else { return nil }
+        return reserve(bytes: bytes, wait: true, now: now)
+    }
+
     /// Parks a sender that was told to wait. Returns the effects: the sender may be let in at once
     /// (budget was freed in between) or refused (the link started closing in between).
     package mutating func park(_ waiter: Waiter, id: UInt64, bytes: Int, now: NIODeadline) -> Effects {

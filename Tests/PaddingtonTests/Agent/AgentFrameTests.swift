@@ -13,7 +13,6 @@ struct AgentFrameTests {
         let frames = [
             Self.request,
             AgentFrame.message(Array("hello".utf8)),
-            AgentFrame.message([]),
             AgentFrame(kind: .reply, id: 7, headers: ["content-type": "application/json"], body: [0, 255, 1]),
             AgentFrame(kind: .error, id: .max, route: "unknownRoute", body: Array("no such route".utf8)),
             AgentFrame(kind: .cancel, id: 1),
@@ -76,6 +75,7 @@ struct AgentFrameTests {
             (raw(headers: [(Array("k".utf8), []), (Array("k".utf8), [])]), "appears twice", true),
             (raw(headerCount: 1), "inside header 0", true),
             (raw(kind: 4, deadline: 0, route: [], body: [1]), "carries a body", false),
+            (raw(kind: 0, id: 0, deadline: 0, route: []), "a message frame is empty", false),
           ])
     func malformed(bytes: [UInt8], reason: String, answerable: Bool) {
         do {

@@ -236,8 +236,10 @@ struct RequestReplyTests {
         let client = pair.client.mesh
         let threw = await expectCode(.remoteError) { try await client.request("", to: "server", route: "throws", timeout: .seconds(5)) }
         #expect(threw?.message.contains("Refusal") == true && threw?.message.contains("no, thank you") == true, "\(String(describing: threw))")
-        let refused = await expectCode(.invalidArgument) { try await client.request("", to: "server", route: "refuses", timeout: .seconds(5)) }
-        #expect(refused?.message.contains("the answer is 42") == true)
+        // A code that means something else to this caller ("nothing was sent", ...) arrives as remoteError,
+        // naming the peer's code.
+        let refused = await expectCode(.remoteError) { try await client.request("", to: "server", route: "refuses", timeout: .seconds(5)) }
+        #expect(refused?.message.contains("invalidArgument") == true && refused?.message.contains("the answer is 42") == true)
         let unknown = await expectCode(.unknownRoute) { try await client.request("", to: "server", route: "nope", timeout: .seconds(5)) }
         #expect(unknown?.message.contains("'nope'") == true)
         // No default route registered: the empty route is unknown too.
@@ -320,6 +322,57 @@ struct RequestReplyTests {
         await expectCode(.overloaded) { try await client.request("", to: "server", route: "slow", timeout: .seconds(5)) }
         first.cancel()
         await expectCode(.cancelled) { try await first.value }
+        await pair.stop()
+    }
+
+    @Test("fast handlers give their slot back: many more requests than the per-peer limit, one after another, all succeed")
+    func slotsComeBack() async throws {
+        var options = fastOptions()
+        options.maxRequestHandlersPerPeer = 2
+        let pair = try await AgentPair.start(serverOptions: options) { mesh in mesh.onRequest { request, _ in Reply(bytes: request.bytes) } }
+        for n in 0..<300 {
+            let reply = try await pair.client.mesh.request("\(n)", to: "server", timeout: .seconds(10))
+            #expect(reply.payload == "\(n)")
+            _ = try await pair.client.mesh.ping("server", timeout: .seconds(10))
+            await expectCode(.unknownRoute) { try await pair.client.mesh.request("", to: "server", route: "none", timeout: .seconds(10)) }
+        }
+        await pair.stop()
+    }
+
+    @Test("a request whose link has no send budget left (the peer stopped reading) still ends at its deadline")
+    func deadlineWhileBudgetSpent() async throws {
+        var serverOptions = fastOptions()
+        serverOptions.inboundQueueDepth = 1
+        var clientOptions = fastOptions()
+        clientOptions.outboundBufferSize = 64 << 10
+        let pair = try await AgentPair.start(serverOptions: serverOptions, clientOptions: clientOptions) { mesh in
+            // The first message holds the only delivery slot and the queue is full behind it: the server
+            // stops reading from the client.
+            mesh.onMessage { _, _ in try await Task.sleep(for: .seconds(60)) }
+            mesh.onRequest { _, _ in Reply("served") }
+        }
+        let client = pair.client.mesh
+        let filler = String(repeating: "x", count: 60_000)
+        let flood = Task {
+            for _ in 0..<2000 { try await client.send(filler, to: "server") }
+        }
+        // Wait (bounded) until sends block: the kernel's buffers are full and the budget is spent.
+        var blocked = false
+        for _ in 0..<300 {
+            let before = client.statistics.messagesSent
+            try await Task.sleep(for: .milliseconds(100))
+            if client.statistics.messagesSent == before, before > 0 { blocked = true; break }
+        }
+        #expect(blocked, "the client's sends never blocked")
+        let start = ContinuousClock.now
+        await expectCode(.deadlineExceeded) { try await client.request("x", to: "server", timeout: .milliseconds(500)) }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        // Cancelled while waiting for the budget: cancelled, at once.
+        let call = Task { try await client.request("x", to: "server", timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(100))
+        call.cancel()
+        await expectCode(.cancelled) { try await call.value }
+        flood.cancel()
         await pair.stop()
     }
 
