@@ -11,8 +11,16 @@ extension Mesh {
     /// ``MeshConfiguration/maxRequestHandlersPerPeer`` at once per peer. Its task is cancelled when the
     /// request's deadline passes, when the caller cancels, and when the link ends. A request for a
     /// route with no handler is answered with `PaddingtonError.Code.unknownRoute`.
-    public nonisolated func onRequest(_ route: String = "", _ handler: @escaping RequestHandler) {
-        core.agents.routes.register(route, handler)
+    ///
+    /// - Parameter middleware: this route's own middleware, inside the mesh's (``RequestMiddleware``).
+    public nonisolated func onRequest(_ route: String = "", middleware: [any RequestMiddleware] = [], _ handler: @escaping RequestHandler) {
+        if middleware.isEmpty {
+            core.agents.routes.register(route, handler)
+        } else {
+            core.agents.routes.register(route) { request, context in
+                try await MiddlewareChain.handle(middleware, request, context, handler: handler)
+            }
+        }
     }
 
     /// Removes the handler of `route`.
@@ -35,9 +43,10 @@ extension Mesh {
     /// }
     /// ```
     public nonisolated func route<Input: Decodable & SendableMetatype, Output: Encodable & SendableMetatype>(
-        _ route: String, _ handler: @escaping @Sendable (Input, RequestContext) async throws -> Output
+        _ route: String, middleware: [any RequestMiddleware] = [],
+        _ handler: @escaping @Sendable (Input, RequestContext) async throws -> Output
     ) {
-        onRequest(route) { request, context in
+        onRequest(route, middleware: middleware) { request, context in
             let input: Input
             do {
                 input = try JSONDecoder().decode(Input.self, from: Data(request.bytes))
@@ -79,11 +88,23 @@ extension Mesh {
         bytes: [UInt8], to name: String, zone: String = "default", route: String = "",
         headers: [String: String] = [:], timeout: Duration
     ) async throws -> Reply {
-        let peer = PeerID(name: name, zone: zone)
-        guard let link = core.registry.link(for: peer) else {
-            throw PaddingtonError(.peerNotConnected, "\(peer) is not connected; nothing was sent")
+        guard timeout > .zero, timeout <= .milliseconds(Int64(AgentFrame.Limits.maxDeadlineMilliseconds)) else {
+            throw PaddingtonError(.invalidArgument, "a request's timeout must be more than zero and at most one day")
         }
-        return try await core.agents.request(bytes, route: route, headers: headers, on: link, timeout: timeout)
+        let request = OutboundRequest(
+            peer: PeerID(name: name, zone: zone), route: route, headers: headers, bytes: bytes, timeout: timeout,
+            deadline: .now + timeout)
+        let core = self.core
+        return try await MiddlewareChain.send(core.agents.middleware, request) { request in
+            guard let link = core.registry.link(for: request.peer) else {
+                throw PaddingtonError(.peerNotConnected, "\(request.peer) is not connected; nothing was sent")
+            }
+            let left = request.deadline - .now
+            guard left > .zero else {
+                throw PaddingtonError(.deadlineExceeded, "the timeout of \(request.timeout) passed before the request was sent; nothing was sent")
+            }
+            return try await core.agents.request(request.bytes, route: request.route, headers: request.headers, on: link, timeout: left)
+        }
     }
 
     /// Calls a typed route on `name@zone`: `input` is sent as JSON and the reply decoded as `Output`.

@@ -53,6 +53,9 @@ public actor Mesh: Service {
     ///     handler (``InboundInterceptor``).
     ///   - outboundInterceptors: middleware every sent payload passes through, in order, before the
     ///     link seals it (``OutboundInterceptor``).
+    ///   - requestMiddleware: middleware around every request, in order: requests this service answers
+    ///     and requests it sends (``RequestMiddleware``; ``RequestLogging`` and ``RequestMetrics`` are
+    ///     two).
     ///   - eventLoopGroup: where the sockets run; by default NIO's shared singleton group.
     ///   - logger: where the mesh logs. It adds `paddington.service` to the metadata.
     public init(
@@ -60,6 +63,7 @@ public actor Mesh: Service {
         options: MeshConfiguration = MeshConfiguration(),
         inboundInterceptors: [any InboundInterceptor] = [],
         outboundInterceptors: [any OutboundInterceptor] = [],
+        requestMiddleware: [any RequestMiddleware] = [],
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) {
@@ -69,7 +73,8 @@ public actor Mesh: Service {
         logger[metadataKey: "paddington.service"] = "\(configuration.name)"
         core = MeshCore(
             configuration: configuration, options: options, inboundInterceptors: inboundInterceptors,
-            outboundInterceptors: outboundInterceptors, eventLoopGroup: eventLoopGroup, logger: logger)
+            outboundInterceptors: outboundInterceptors, requestMiddleware: requestMiddleware, eventLoopGroup: eventLoopGroup,
+            logger: logger)
         (shutdownStream, shutdownTrigger) = AsyncStream.makeStream(of: Void.self)
         listener = Listener(core: core)
     }

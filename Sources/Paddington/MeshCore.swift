@@ -36,6 +36,7 @@ final class MeshCore: Sendable {
         options: MeshConfiguration,
         inboundInterceptors: [any InboundInterceptor],
         outboundInterceptors: [any OutboundInterceptor],
+        requestMiddleware: [any RequestMiddleware] = [],
         eventLoopGroup: any EventLoopGroup,
         logger: Logger
     ) {
@@ -49,7 +50,7 @@ final class MeshCore: Sendable {
         pipeline = InboundPipeline(
             interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
         self.outboundInterceptors = outboundInterceptors
-        agents = AgentLayer(options: options, statistics: statistics)
+        agents = AgentLayer(options: options, middleware: requestMiddleware, statistics: statistics)
         events = EventHub(bufferSize: options.eventBufferSize)
         protocolTwoKeys = configuration.clients.map { ProtocolTwo.psk(from: $0.keys) }
         clientKeysAreDistinct = Set(protocolTwoKeys.map(\.fingerprint)).count == protocolTwoKeys.count

@@ -77,9 +77,9 @@ struct RawWebSocket {
         let reply = try WireMessage.Hello.decode(try Envelope.open(frame2.payload, keys: EnvelopeKeys(inner: keys.inner, outer: outerSession), salts: salts))
         let session = EnvelopeKeys(inner: reply.sessionKey, outer: outerSession)
         let details = WireMessage.PeerDetails(name: name, zone: zone, version: version, standby: .primary)
-        var frames = RawConnection.frame(opcode: 0x1, payload: try Envelope.seal(details.json(), keys: session, salts: salts))
+        var frames = RawConnection.frame(opcode: 0x1, payload: Envelope.seal(details.json(), keys: session, salts: salts))
         for payload in pipelined {
-            frames += RawConnection.frame(opcode: 0x1, payload: try Envelope.seal(JSONString.encode(payload), keys: session, salts: salts))
+            frames += RawConnection.frame(opcode: 0x1, payload: Envelope.seal(JSONString.encode(payload), keys: session, salts: salts))
         }
         try await raw.send(frames)
         guard version == 2, let frame4 = await nextFrame(), frame4.opcode == 0x1 else { return nil }

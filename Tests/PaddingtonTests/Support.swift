@@ -67,11 +67,12 @@ struct RunningMesh {
     init(
         _ configuration: ServiceConfiguration, options: MeshConfiguration = fastOptions(),
         inboundInterceptors: [any InboundInterceptor] = [], outboundInterceptors: [any OutboundInterceptor] = [],
-        logger: Logger? = nil, handlers: (Mesh) -> Void = { _ in }
+        requestMiddleware: [any RequestMiddleware] = [], logger: Logger? = nil, handlers: (Mesh) -> Void = { _ in }
     ) {
         mesh = Mesh(
             configuration: configuration, options: options, inboundInterceptors: inboundInterceptors,
-            outboundInterceptors: outboundInterceptors, logger: logger ?? testLogger(configuration.name))
+            outboundInterceptors: outboundInterceptors, requestMiddleware: requestMiddleware,
+            logger: logger ?? testLogger(configuration.name))
         handlers(mesh)
         recorder = EventRecorder(mesh)
         let mesh = self.mesh

@@ -9,13 +9,16 @@ final class AgentLayer: Sendable {
     let pending = PendingRequests()
     private let options: MeshConfiguration
     private let statistics: StatisticsRecorder
+    /// The mesh's request middleware, outermost first.
+    let middleware: [any RequestMiddleware]
 
     /// The built-in routes every agent of ours answers.
     static let pingRoute = "paddington.ping"
     static let infoRoute = "paddington.info"
 
-    init(options: MeshConfiguration, statistics: StatisticsRecorder) {
+    init(options: MeshConfiguration, middleware: [any RequestMiddleware] = [], statistics: StatisticsRecorder) {
         self.options = options
+        self.middleware = middleware
         self.statistics = statistics
         routes.register(Self.pingRoute) { request, _ in Reply(bytes: request.bytes) }
         routes.register(Self.infoRoute) { _, context in
@@ -170,7 +173,9 @@ final class AgentLayer: Sendable {
             mesh: mesh, peer: link.id, route: frame.route,
             deadline: .now + .milliseconds(Int64(frame.deadlineMilliseconds)), logger: logger)
         let request = Request(route: frame.route, headers: frame.headers, bytes: frame.body)
-        let handler = routes.handler(for: frame.route)
+        let route = frame.route
+        let routeHandler = routes.handler(for: route)
+        let middleware = self.middleware
         let eventLoop = link.channel.eventLoop
         let started = running.start(id, limit: options.maxRequestHandlersPerPeer) {
             // The deadline cancels the handler: the caller has stopped waiting.
@@ -179,18 +184,18 @@ final class AgentLayer: Sendable {
                 timer.cancel()
                 running.remove(id)
             }
+            // An unknown route goes through the middleware too, so that logs and metrics see it.
+            let handler: RequestHandler = routeHandler ?? { _, _ in
+                throw PaddingtonError(.unknownRoute, "\(mesh.configuration.name) has no handler for route '\(route)'")
+            }
             let answer: AgentFrame
-            if let handler {
-                do {
-                    let reply = try await handler(request, context)
-                    answer = AgentFrame(kind: .reply, id: id, headers: reply.headers, body: reply.bytes)
-                } catch {
-                    if Task.isCancelled { return }
-                    logger.debug("request handler failed", metadata: ["error": "\(error)"])
-                    answer = Self.errorFrame(id, error)
-                }
-            } else {
-                answer = Self.errorFrame(id, PaddingtonError(.unknownRoute, "\(mesh.configuration.name) has no handler for route '\(frame.route)'"))
+            do {
+                let reply = try await MiddlewareChain.handle(middleware, request, context, handler: handler)
+                answer = AgentFrame(kind: .reply, id: id, headers: reply.headers, body: reply.bytes)
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("request handler failed", metadata: ["error": "\(error)"])
+                answer = Self.errorFrame(id, error)
             }
             // Cancelled (deadline, the caller, the link): nobody waits for the answer.
             if Task.isCancelled { return }

@@ -10,16 +10,17 @@ struct AgentPair {
 
     static func start(
         _ policy: ProtocolPolicy = .auto, serverOptions: MeshConfiguration = fastOptions(),
-        clientOptions: MeshConfiguration = fastOptions(), server setup: (Mesh) -> Void = { _ in }
+        clientOptions: MeshConfiguration = fastOptions(), serverMiddleware: [any RequestMiddleware] = [],
+        clientMiddleware: [any RequestMiddleware] = [], server setup: (Mesh) -> Void = { _ in }
     ) async throws -> AgentPair {
         var config = try serverConfiguration()
         config.protocolPolicy = policy
         let invitation = try config.addClient("client", allowing: try IPAllowance(parsing: "127.0.0.1"))
-        let server = RunningMesh(config, options: serverOptions, handlers: setup)
+        let server = RunningMesh(config, options: serverOptions, requestMiddleware: serverMiddleware, handlers: setup)
         let port = try await server.mesh.listeningPort()
         var clientConfig = try clientConfiguration(invitation: invitation, port: port)
         clientConfig.protocolPolicy = policy
-        let client = RunningMesh(clientConfig, options: clientOptions)
+        let client = RunningMesh(clientConfig, options: clientOptions, requestMiddleware: clientMiddleware)
         try await client.mesh.waitUntilConnected("server", timeout: .seconds(15))
         try await server.mesh.waitUntilConnected("client", timeout: .seconds(15))
         return AgentPair(server: server, client: client)
