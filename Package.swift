@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Paddington", targets: ["Paddington"]),
         .library(name: "PaddingtonCrypto", targets: ["PaddingtonCrypto"]),
+        .library(name: "PaddingtonControl", targets: ["PaddingtonControl"]),
         .executable(name: "paddington", targets: ["PaddingtonCLI"]),
         .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
         .executable(name: "paddington-bench", targets: ["PaddingtonBench"]),
@@ -55,10 +56,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The control socket of a running agent: the server `paddington run` opens, the client its verbs use.
+        .target(
+            name: "PaddingtonControl",
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PaddingtonCLI",
             dependencies: [
                 "Paddington",
+                "PaddingtonControl",
                 "PaddingtonCrypto",
                 "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -131,6 +146,7 @@ let package = Package(
             name: "PaddingtonTests",
             dependencies: [
                 "Paddington",
+                "PaddingtonControl",
                 "PaddingtonCrypto",
                 "PaddingtonTestSupport",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -2,7 +2,8 @@
 //
 //   swift run -c release paddington-bench [SCENARIO...] [--protocol 1|2] [--quick] [--json]
 //
-// Scenarios: envelope, components, v2crypto, oneway, echo, large, latency, handshakes, reconnect, peers.
+// Scenarios: envelope, components, v2crypto, oneway, echo, large, latency, requests, handshakes,
+// reconnect, peers.
 // Every mesh scenario runs once per wire protocol, in the same run as its plain WebSocket baseline:
 // protocol 1 (both sides' protocolPolicy .off: the Rust format) and protocol 2 (.auto, checked to have
 // negotiated 2). --protocol restricts a run to one of them. Without a scenario it runs all but
@@ -14,7 +15,7 @@ import PaddingtonCrypto
 
 @main
 struct Bench {
-    static let meshScenarios = ["oneway", "echo", "large", "latency", "handshakes", "reconnect", "peers"]
+    static let meshScenarios = ["oneway", "echo", "large", "latency", "requests", "handshakes", "reconnect", "peers"]
     static let scenarios = ["envelope", "components", "v2crypto"] + meshScenarios
     static let usage = "usage: paddington-bench [SCENARIO...] [--protocol 1|2] [--quick] [--json]\n"
         + "scenarios: \(scenarios.joined(separator: ", "))"
@@ -184,6 +185,8 @@ struct Bench {
                 Figure(scenario: name, metric: "p99.9", unit: "µs", values: mesh.mapValues { percentile($0, 0.999) },
                        reference: .plain(percentile(plain, 0.999))),
             ]
+        case "requests":
+            return try await requestFigures(settings: settings)
         case "handshakes":
             return try await handshakeFigures(settings: settings)
         case "reconnect":
@@ -220,6 +223,36 @@ struct Bench {
         default:
             return []
         }
+    }
+
+    /// The agent layer against the raw mesh on the same protocol, interleaved in rounds.
+    static func requestFigures(settings: Settings) async throws -> [Figure] {
+        let count = settings.count(10_000, quick: 200), rateCount = settings.count(50_000, quick: 500)
+        let rounds = settings.quick ? 1 : 5
+        var raw: [WireProtocol: [Double]] = [:], requests = raw
+        var echo: [WireProtocol: [Double]] = [:], rate = echo
+        for _ in 0..<rounds {
+            for wire in settings.protocols {
+                raw[wire, default: []] += try await meshLatency(count: count / rounds, wire: wire)
+                requests[wire, default: []] += try await meshRequestLatency(count: count / rounds, wire: wire)
+                echo[wire, default: []].append(try await meshEcho(count: rateCount / rounds, window: 64, wire: wire).rate)
+                rate[wire, default: []].append(try await meshRequestRate(count: rateCount / rounds, window: 64, wire: wire).rate)
+            }
+        }
+        let p50 = { (samples: [WireProtocol: [Double]]) in samples.mapValues { percentile($0.sorted(), 0.5) } }
+        let p99 = { (samples: [WireProtocol: [Double]]) in samples.mapValues { percentile($0.sorted(), 0.99) } }
+        let sequential = "request/reply (agent frames), \(count) sequential"
+        let windowed = "request/reply (agent frames), \(rateCount), 64 in flight"
+        return [
+            Figure(scenario: sequential, metric: "p50 (ratio: against a raw message round trip, same protocol)", unit: "µs",
+                   values: p50(requests), reference: .sameProtocol(p50(raw)),
+                   goals: [.one: Goal(text: "≤ 1.2× raw", bound: .ratioAtMost(1.2)), .two: Goal(text: "≤ 1.2× raw", bound: .ratioAtMost(1.2))]),
+            Figure(scenario: sequential, metric: "p99 (ratio: against a raw message round trip, same protocol)", unit: "µs",
+                   values: p99(requests), reference: .sameProtocol(p99(raw))),
+            Figure(scenario: windowed, metric: "round trips/s (ratio: against raw echo, window 64, same protocol)", unit: "/s",
+                   values: rate.mapValues(median), reference: .sameProtocol(echo.mapValues(median)),
+                   goals: [.one: Goal(text: "≥ 0.8× raw", bound: .ratioAtLeast(0.8)), .two: Goal(text: "≥ 0.8× raw", bound: .ratioAtLeast(0.8))]),
+        ]
     }
 
     static func handshakeFigures(settings: Settings) async throws -> [Figure] {

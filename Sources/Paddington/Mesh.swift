@@ -148,6 +148,7 @@ public actor Mesh: Service {
             throw PaddingtonError(.peerNotConnected, "\(message.recipient) is not connected")
         }
         try await link.send(message.content)
+        link.messagesOut.add(1, ordering: .relaxed)
         core.statistics.messageSent()
     }
 
@@ -169,6 +170,9 @@ public actor Mesh: Service {
 
     /// The peers with an established link now.
     public nonisolated var connectedPeers: [PeerInfo] { core.registry.connectedPeers }
+
+    /// The established links: each peer, how long it has been connected and the messages each way.
+    public nonisolated var links: [LinkStatus] { core.registry.links.map(\.status) }
 
     /// Whether a link to `name@zone` is established now.
     public nonisolated func isConnected(_ name: String, zone: String = "default") -> Bool {

@@ -63,6 +63,13 @@ struct JSONLine {
         return line.text
     }
 
+    static func control(path: String) -> String {
+        var line = JSONLine()
+        line.add("event", "control")
+        line.add("path", path)
+        return line.text
+    }
+
     static func error(_ text: String, input: String? = nil) -> String {
         var line = JSONLine()
         line.add("event", "error")

@@ -12,7 +12,10 @@ struct PaddingtonCommand: AsyncParsableCommand {
             Start with `paddington demo` to see two services count down over loopback.
             """,
         version: "0.1.0",
-        subcommands: [Demo.self, Init.self, Listen.self, Invite.self, Accept.self, Peers.self, Remove.self, Rotate.self, Run.self])
+        subcommands: [
+            Demo.self, Init.self, Listen.self, Invite.self, Accept.self, Peers.self, Remove.self, Rotate.self, Run.self,
+            Status.self, Ping.self, Call.self, Send.self,
+        ])
 }
 
 /// The configuration file option shared by the subcommands that edit or run a service.

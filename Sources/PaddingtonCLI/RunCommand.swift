@@ -3,6 +3,7 @@ import EchoCore
 import Foundation
 import Logging
 import Paddington
+import PaddingtonControl
 import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
@@ -12,6 +13,8 @@ struct Run: AsyncParsableCommand {
             Prints each event and each received message as one JSON line on stdout. Each line read from \
             stdin, `PEER[@ZONE] PAYLOAD`, is sent to that peer (zone `default` when omitted); a failed send \
             prints an error line. SIGINT or SIGTERM shut down gracefully.
+
+            It also opens a control socket (mode 0600) for `paddington status`, `ping`, `call` and `send`:             by default $XDG_RUNTIME_DIR/paddington/NAME.sock, or /tmp/paddington-UID/NAME.sock without             XDG_RUNTIME_DIR, where NAME is the service's name.
             """)
 
     @OptionGroup var file: ConfigOption
@@ -27,6 +30,13 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("protocol"),
             help: "Wire protocol: auto (2 with peers that support it, else 1), 2 (require it) or 1 (the Rust format only). Default: the configuration's.")
     var protocolPolicy: ProtocolPolicy?
+    @Option(help: "The control socket's path (default: see above).", completion: .file())
+    var control: String?
+    @Flag(help: "Open no control socket.")
+    var noControl = false
+    /// Plays a peer without agent frames (as the Rust crate is), for tests of mixed meshes.
+    @Flag(help: .hidden)
+    var noAgentFrames = false
 
     func validate() throws {
         for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout), ("--keepalive-interval", keepaliveInterval)]
@@ -36,10 +46,12 @@ struct Run: AsyncParsableCommand {
     }
 
     var options: MeshConfiguration {
-        MeshConfiguration(
+        var options = MeshConfiguration(
             handshakeTimeout: .milliseconds(Int64(handshakeTimeout * 1000)),
             idleTimeout: .milliseconds(Int64(idleTimeout * 1000)),
             keepaliveInterval: .milliseconds(Int64(keepaliveInterval * 1000)))
+        if noAgentFrames { options.identity.announcesAgentFrames = false }
+        return options
     }
 
     func run() async throws {
@@ -48,8 +60,16 @@ struct Run: AsyncParsableCommand {
         let logger = log.makeLogger(config.name)
         let mesh = Mesh(configuration: config, options: options, logger: logger)
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: mesh)]
+        var controlServer: ControlServer?
+        if !noControl {
+            let path = control ?? ControlPath.default(for: config.name)
+            let server = ControlServer(mesh: mesh, configuration: .init(path: path), logger: logger)
+            controlServer = server
+            services.append(.init(service: server))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: mesh)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         let events = Task { [stream = mesh.events] in
@@ -61,7 +81,17 @@ struct Run: AsyncParsableCommand {
             }
             if exitOnEOF { await group.triggerGracefulShutdown() }
         }
-        try await group.run()
+        if let controlServer {
+            Task {
+                do {
+                    try await controlServer.waitUntilListening()
+                    say(JSONLine.control(path: control ?? ControlPath.default(for: config.name)))
+                } catch {
+                    say(JSONLine.error("no control socket: \(error)"))
+                }
+            }
+        }
+        try await reporting { try await group.run() }
         input.cancel()
         await events.value
     }

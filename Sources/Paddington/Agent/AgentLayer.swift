@@ -23,7 +23,9 @@ final class AgentLayer: Sendable {
         routes.register(Self.pingRoute) { request, _ in Reply(bytes: request.bytes) }
         routes.register(Self.infoRoute) { _, context in
             let info = context.mesh.serviceInfo
-            let body = try JSONEncoder().encode(info)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let body = try encoder.encode(info)
             return Reply(bytes: [UInt8](body), headers: ["content-type": "application/json"])
         }
     }

@@ -21,4 +21,9 @@ public struct ServiceInfo: Codable, Sendable, Equatable {
     public var uptimeSeconds: Double
     /// The established links.
     public var links: [Link]
+
+    private enum CodingKeys: String, CodingKey {
+        case name, engine, version, links
+        case uptimeSeconds = "uptime_seconds"
+    }
 }

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import NIOWebSocket
 import PaddingtonCrypto
 
@@ -16,6 +17,18 @@ final class Link: Sendable {
     let codec: any LinkCodec
     let controller: LinkController
     private let maxFrameSize: Int
+    /// When the link was established.
+    let establishedAt = ContinuousClock.now
+    /// Application messages received and sent on the link (keepalives and agent control excluded).
+    let messagesIn = Atomic<Int>(0)
+    let messagesOut = Atomic<Int>(0)
+
+    /// The link as ``Mesh/links`` reports it.
+    var status: LinkStatus {
+        LinkStatus(
+            peer: info, connectedFor: .now - establishedAt,
+            messagesIn: messagesIn.load(ordering: .relaxed), messagesOut: messagesOut.load(ordering: .relaxed))
+    }
 
     var channel: any Channel { controller.channel }
 

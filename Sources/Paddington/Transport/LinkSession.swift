@@ -133,6 +133,7 @@ struct LinkSession {
             case .keepalive, .ignored:
                 continue
             }
+            link.messagesIn.add(1, ordering: .relaxed)
             core.statistics.messageReceived()
             if core.pipeline.tap(message, from: link.info) { continue }
             controller.messageArrived()

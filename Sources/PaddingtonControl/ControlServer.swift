@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Paddington
+import ServiceLifecycle
+
+/// A running agent's control socket: a Unix domain socket, mode 0600, on which `paddington status`,
+/// `ping`, `call` and `send` (or any program) drive the agent's ``Paddington/Mesh`` with one JSON
+/// command per line (``ControlRequest``) and read one JSON response per line (``ControlResponse``).
+///
+/// Run it beside the mesh in the same `ServiceGroup`; it removes its socket when it stops. A command
+/// that is not JSON, or not a command, gets a failure response and the connection stays open; a line
+/// over ``Configuration/maxLineBytes`` gets one and the connection is closed. A client that disconnects
+/// while its command runs cancels it (a request in flight is cancelled at the peer too).
+public actor ControlServer: Service {
+    /// Limits of the control socket.
+    public struct Configuration: Sendable {
+        /// The socket's path (see ``ControlPath``).
+        public var path: String
+        /// Connections served at once; more wait in the kernel's backlog.
+        public var maxConnections: Int
+        /// The longest command line accepted.
+        public var maxLineBytes: Int
+
+        /// A control socket at `path`.
+        public init(path: String, maxConnections: Int = 16, maxLineBytes: Int = 1 << 20) {
+            self.path = path
+            self.maxConnections = maxConnections
+            self.maxLineBytes = maxLineBytes
+        }
+    }
+
+    private let configuration: Configuration
+    private let handler: ControlHandler
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private var readyWaiters: [CheckedContinuation<Void, any Error>] = []
+    private var isBound = false
+    private var bindError: (any Error)?
+
+    /// A control server for `mesh`.
+    public init(mesh: Mesh, configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.configuration = configuration
+        handler = ControlHandler(mesh: mesh, startedAt: .now)
+        self.logger = logger
+        group = eventLoopGroup
+    }
+
+    /// Returns once the socket accepts connections.
+    ///
+    /// - Throws: why it could not be bound.
+    public func waitUntilListening() async throws {
+        if isBound { return }
+        if let bindError { throw bindError }
+        try await withCheckedThrowingContinuation { readyWaiters.append($0) }
+    }
+
+    private func listening(_ error: (any Error)?) {
+        if let error { bindError = error } else { isBound = true }
+        let waiters = readyWaiters
+        readyWaiters = []
+        for waiter in waiters {
+            if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+        }
+    }
+
+    /// Binds the socket and serves until graceful shutdown (or cancellation), then removes it.
+    ///
+    /// - Throws: `PaddingtonError.Code.fileSystem` when the path is taken by a running agent or by a
+    ///   file that is not a socket, or its directory is not private; `PaddingtonError.Code.transport`
+    ///   when binding fails.
+    public func run() async throws {
+        let path = configuration.path
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            try ControlPath.prepareDirectory(of: path)
+            try await Self.refuseIfInUse(path, group: group)
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 32)
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            guard chmod(path, 0o600) == 0 else {
+                try? await server.channel.close()
+                throw PaddingtonError(.fileSystem, "cannot make the control socket \(path) private (mode 0600)")
+            }
+        } catch {
+            let failure = (error as? PaddingtonError) ?? PaddingtonError(.transport, "cannot bind the control socket at \(path)", cause: error)
+            listening(failure)
+            throw failure
+        }
+        listening(nil)
+        logger.info("control socket listening", metadata: ["path": "\(path)"])
+        let handler = self.handler, logger = self.logger, configuration = self.configuration
+        defer { unlink(path) }
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    let serving = NIOLockedValueBox(0)
+                    for try await connection in connections {
+                        // At most maxConnections at once; one more is closed at once.
+                        let admitted = serving.withLockedValue { count -> Bool in
+                            guard count < configuration.maxConnections else { return false }
+                            count += 1
+                            return true
+                        }
+                        guard admitted else {
+                            try? await connection.channel.close()
+                            logger.debug("control connection refused: too many at once")
+                            continue
+                        }
+                        group.addTask {
+                            defer { serving.withLockedValue { $0 -= 1 } }
+                            await Self.serve(connection, handler: handler, maxLineBytes: configuration.maxLineBytes, logger: logger)
+                        }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    /// Whether another agent serves this path: refuses to take it over.
+    private static func refuseIfInUse(_ path: String, group: any EventLoopGroup) async throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw PaddingtonError(.fileSystem, "\(path) exists and is not a socket; not touching it")
+        }
+        let live = try? await ClientBootstrap(group: group).connect(unixDomainSocketPath: path).get()
+        if let live {
+            try? await live.close()
+            throw PaddingtonError(.fileSystem, "another agent is serving the control socket \(path); pass another --control path")
+        }
+    }
+
+    /// Serves one connection: its commands in order, one response line each.
+    private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: ControlHandler, maxLineBytes: Int, logger: Logger) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let (lines, sink) = AsyncStream.makeStream(of: Result<[UInt8], PaddingtonError>.self, bufferingPolicy: .bufferingOldest(64))
+                await withTaskGroup(of: Void.self) { group in
+                    // The reader: lines in; its end (the client went away) cancels a command in progress.
+                    group.addTask {
+                        var splitter = LineSplitter(maxLineBytes: maxLineBytes)
+                        do {
+                            for try await buffer in inbound {
+                                for line in try splitter.append(buffer) { sink.yield(.success(line)) }
+                            }
+                        } catch let error as PaddingtonError {
+                            sink.yield(.failure(error))
+                        } catch {}
+                        sink.finish()
+                    }
+                    group.addTask {
+                        for await item in lines {
+                            let response: ControlResponse
+                            switch item {
+                            case .success(let line):
+                                if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+                                response = await handler.handle(line)
+                            case .failure(let error):
+                                try? await outbound.write(Self.encode(.failure(error.code.description, error.message)))
+                                return
+                            }
+                            if Task.isCancelled { return }
+                            do {
+                                try await outbound.write(Self.encode(response))
+                            } catch {
+                                return
+                            }
+                        }
+                    }
+                    // Whichever ends first (the client left, a line was too long) ends the other.
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.debug("control connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func encode(_ response: ControlResponse) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        var bytes = (try? encoder.encode(response)) ?? Data(#"{"error":{"code":"internal","message":"unencodable response"},"ok":false}"#.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        return ByteBuffer(bytes: bytes)
+    }
+}
