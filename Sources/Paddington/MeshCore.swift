@@ -50,7 +50,7 @@ final class MeshCore: Sendable {
         pipeline = InboundPipeline(
             interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
         self.outboundInterceptors = outboundInterceptors
-        agents = AgentLayer(options: options, middleware: requestMiddleware, statistics: statistics)
+        agents = AgentLayer(options: options, middleware: requestMiddleware, statistics: statistics, eventLoop: eventLoopGroup.next())
         events = EventHub(bufferSize: options.eventBufferSize)
         protocolTwoKeys = configuration.clients.map { ProtocolTwo.psk(from: $0.keys) }
         clientKeysAreDistinct = Set(protocolTwoKeys.map(\.fingerprint)).count == protocolTwoKeys.count

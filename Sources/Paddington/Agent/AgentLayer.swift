@@ -6,7 +6,7 @@ import NIOCore
 /// requests it has in flight, and what a link's read loop does with each agent frame.
 final class AgentLayer: Sendable {
     let routes = RouteTable()
-    let pending = PendingRequests()
+    let pending: PendingRequests
     private let options: MeshConfiguration
     private let statistics: StatisticsRecorder
     /// The mesh's request middleware, outermost first.
@@ -16,7 +16,8 @@ final class AgentLayer: Sendable {
     static let pingRoute = "paddington.ping"
     static let infoRoute = "paddington.info"
 
-    init(options: MeshConfiguration, middleware: [any RequestMiddleware] = [], statistics: StatisticsRecorder) {
+    init(options: MeshConfiguration, middleware: [any RequestMiddleware] = [], statistics: StatisticsRecorder, eventLoop: any EventLoop) {
+        pending = PendingRequests(eventLoop: eventLoop) { id, link in Self.cancelRemote(id, on: link) }
         self.options = options
         self.middleware = middleware
         self.statistics = statistics
@@ -58,7 +59,7 @@ final class AgentLayer: Sendable {
             throw PaddingtonError(.deadlineExceeded, "the timeout of \(timeout) passed before the request to \(link.id) could be sent; nothing was sent")
         }
         let milliseconds = UInt32(clamping: max(1, (left.nanoseconds + 999_999) / 1_000_000))
-        let (id, outcome) = try pending.open(on: link, limit: options.maxRequestsInFlightPerPeer)
+        let (id, outcome) = try pending.open(on: link, limit: options.maxRequestsInFlightPerPeer, timeout: timeout, deadline: deadline)
         let pending = self.pending
         let prepared: PreparedFrame
         do {
@@ -68,12 +69,6 @@ final class AgentLayer: Sendable {
             pending.finish(id, with: .failure(Self.sendFailure(error, to: link)))
             throw Self.sendFailure(error, to: link)
         }
-        let timer = link.channel.eventLoop.scheduleTask(deadline: deadline) {
-            let sent = pending.finish(id, with: .failure(PaddingtonError(.deadlineExceeded,
-                "\(link.id) did not answer within \(timeout); the handler may or may not have run, and was told to stop")))
-            if sent == true { Self.cancelRemote(id, on: link) }
-        }
-        defer { timer.cancel() }
         let onCancel: @Sendable () -> Void = {
             let sent = pending.finish(id, with: .failure(PaddingtonError(.cancelled,
                 "the request to \(link.id) was cancelled; the peer was told to stop the handler")))
@@ -178,14 +173,10 @@ final class AgentLayer: Sendable {
         let route = frame.route
         let routeHandler = routes.handler(for: route)
         let middleware = self.middleware
-        let eventLoop = link.channel.eventLoop
-        let started = running.start(id, limit: options.maxRequestHandlersPerPeer) {
-            // The deadline cancels the handler: the caller has stopped waiting.
-            let timer = eventLoop.scheduleTask(in: .milliseconds(Int64(frame.deadlineMilliseconds))) { running.cancel(id) }
-            defer {
-                timer.cancel()
-                running.remove(id)
-            }
+        // The deadline cancels the handler: the caller has stopped waiting.
+        let deadline = NIODeadline.now() + .milliseconds(Int64(frame.deadlineMilliseconds))
+        let started = running.start(id, limit: options.maxRequestHandlersPerPeer, deadline: deadline) {
+            defer { running.remove(id) }
             // An unknown route goes through the middleware too, so that logs and metrics see it.
             let handler: RequestHandler = routeHandler ?? { _, _ in
                 throw PaddingtonError(.unknownRoute, "\(mesh.configuration.name) has no handler for route '\(route)'")

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The request handlers running for one link, by request id: so that a cancel frame, the deadline or
 /// the end of the link can cancel them, and so that the per-peer limit holds. Also counts the refusals
@@ -22,22 +23,36 @@ final class RunningRequests: Sendable {
     static let maxRefusalsInFlight = 64
 
     private let state = NIOLockedValueBox(State())
+    /// One timer for the deadlines of all the link's handlers: a handler is cancelled at its deadline.
+    private let deadlines: DeadlineScheduler<UInt64>
+
+    init(eventLoop: any EventLoop) {
+        let state = self.state
+        deadlines = DeadlineScheduler(eventLoop: eventLoop) { ids in
+            let tasks = state.withLockedValue { state in ids.compactMap { state.tasks[$0] } }
+            for task in tasks { task.cancel() }
+        }
+    }
 
     /// Starts the handler of request `id`, unless one with that id runs, `limit` run, or the link ended.
-    /// The task is made under the lock, so it is registered before its own end can remove it.
-    func start(_ id: UInt64, limit: Int, _ body: @escaping @Sendable () async -> Void) -> Start {
-        state.withLockedValue { state in
+    /// The task is made under the lock, so it is registered before its own end can remove it; it is
+    /// cancelled at `deadline`.
+    func start(_ id: UInt64, limit: Int, deadline: NIODeadline, _ body: @escaping @Sendable () async -> Void) -> Start {
+        let started = state.withLockedValue { state -> Start in
             if state.closed { return .closed }
             if state.tasks[id] != nil { return .duplicate }
             if state.tasks.count >= limit { return .overloaded }
             state.tasks[id] = Task { await body() }
             return .started
         }
+        if started == .started { deadlines.add(id, deadline: deadline) }
+        return started
     }
 
     /// The request ended.
     func remove(_ id: UInt64) {
         state.withLockedValue { _ = $0.tasks.removeValue(forKey: id) }
+        deadlines.remove(id)
     }
 
     /// Running handlers.
@@ -70,6 +85,7 @@ final class RunningRequests: Sendable {
             state.closed = true
             return Array(state.tasks.values)
         }
+        deadlines.removeAll()
         for task in tasks { task.cancel() }
     }
 }

@@ -42,7 +42,7 @@ struct LinkSession {
             messages: core.options.inboundQueueDepth, bytes: core.options.inboundBufferSize, workers: workers))
         let pipeline = core.pipeline
         let controller = link.controller
-        let running = RunningRequests()
+        let running = RunningRequests(eventLoop: link.channel.eventLoop)
         let reason: PaddingtonError = await withDiscardingTaskGroup { group in
             // Delivery tasks are started when messages are queued and end when the queue is empty.
             let reason = await readLoop(link, frames: &frames, inbox: inbox, running: running, logger: logger) {
