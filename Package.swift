@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Paddington", targets: ["Paddington"]),
         .library(name: "PaddingtonCrypto", targets: ["PaddingtonCrypto"]),
         .library(name: "PaddingtonControl", targets: ["PaddingtonControl"]),
+        .library(name: "PaddingtonActors", targets: ["PaddingtonActors"]),
         .executable(name: "paddington", targets: ["PaddingtonCLI"]),
         .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
         .executable(name: "paddington-bench", targets: ["PaddingtonBench"]),
@@ -55,6 +56,15 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Distributed actors over a mesh (MeshActorSystem).
+        .target(
+            name: "PaddingtonActors",
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -148,6 +158,7 @@ let package = Package(
             name: "PaddingtonTests",
             dependencies: [
                 "Paddington",
+                "PaddingtonActors",
                 "PaddingtonControl",
                 "PaddingtonCrypto",
                 "PaddingtonTestSupport",

@@ -43,7 +43,7 @@ enum ControlExit {
         switch error {
         case "deadlineExceeded": return 3
         case "peerNotConnected", "linkLost": return 4
-        case "remoteError", "unknownRoute", "badRequest", "overloaded", "malformedAgentFrame": return 5
+        case "remoteError", "unknownRoute", "badRequest", "overloaded", "malformedAgentFrame", "unknownActor": return 5
         case "unsupportedByPeer": return 6
         default: return 1
         }

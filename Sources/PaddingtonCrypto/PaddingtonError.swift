@@ -52,6 +52,7 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
             case cancelled
             case tooManyRequests
             case malformedAgentFrame
+            case unknownActor
         }
 
         private let wrapped: Wrapped
@@ -150,6 +151,8 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
         public static let tooManyRequests = Code(.tooManyRequests)
         /// A peer's agent frame does not decode.
         public static let malformedAgentFrame = Code(.malformedAgentFrame)
+        /// The service hosts no distributed actor by that name (or not of that type).
+        public static let unknownActor = Code(.unknownActor)
     }
 
     /// What kind of failure this is.

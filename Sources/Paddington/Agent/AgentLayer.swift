@@ -225,7 +225,7 @@ final class AgentLayer: Sendable {
     /// The codes a peer's error frame may carry as they are; any other code arrives as
     /// `PaddingtonError.Code.remoteError` (a code such as `deadlineExceeded` or `tooManyRequests` from a
     /// handler's own call must not read as this caller's, whose documented meaning is "nothing ran").
-    static let remoteCodes: Set<PaddingtonError.Code> = [.remoteError, .unknownRoute, .badRequest, .overloaded, .malformedAgentFrame]
+    static let remoteCodes: Set<PaddingtonError.Code> = [.remoteError, .unknownRoute, .badRequest, .overloaded, .malformedAgentFrame, .unknownActor]
 
     /// The error a peer's error frame means for the caller.
     static func remoteFailure(_ frame: AgentFrame, from link: Link) -> PaddingtonError {
