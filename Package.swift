@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PaddingtonActors", targets: ["PaddingtonActors"]),
         .executable(name: "paddington", targets: ["PaddingtonCLI"]),
         .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
+        .executable(name: "paddington-workers", targets: ["PaddingtonWorkers"]),
         .executable(name: "paddington-bench", targets: ["PaddingtonBench"]),
         .executable(name: "paddington-fuzz", targets: ["PaddingtonFuzz"]),
     ],
@@ -113,6 +114,19 @@ let package = Package(
             path: "Examples/Echo",
             swiftSettings: swiftSettings
         ),
+        // A coordinator and worker agents in their own processes, over distributed actor calls.
+        .executableTarget(
+            name: "PaddingtonWorkers",
+            dependencies: [
+                "Paddington",
+                "PaddingtonActors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/Workers",
+            swiftSettings: swiftSettings
+        ),
         // Helpers shared by the tests and the benchmarks: child processes, a connected pair of meshes,
         // scratch folders and ports. Not a product.
         .target(
@@ -128,6 +142,7 @@ let package = Package(
             name: "PaddingtonBench",
             dependencies: [
                 "Paddington",
+                "PaddingtonActors",
                 "PaddingtonCrypto",
                 "PaddingtonTestSupport",
                 "CSodium",

@@ -229,12 +229,13 @@ struct Bench {
     static func requestFigures(settings: Settings) async throws -> [Figure] {
         let count = settings.count(10_000, quick: 200), rateCount = settings.count(50_000, quick: 500)
         let rounds = settings.quick ? 1 : 5
-        var raw: [WireProtocol: [Double]] = [:], requests = raw
+        var raw: [WireProtocol: [Double]] = [:], requests = raw, actors = raw
         var echo: [WireProtocol: [Double]] = [:], rate = echo
         for _ in 0..<rounds {
             for wire in settings.protocols {
                 raw[wire, default: []] += try await meshLatency(count: count / rounds, wire: wire)
                 requests[wire, default: []] += try await meshRequestLatency(count: count / rounds, wire: wire)
+                actors[wire, default: []] += try await meshActorLatency(count: count / rounds, wire: wire)
                 echo[wire, default: []].append(try await meshEcho(count: rateCount / rounds, window: 64, wire: wire).rate)
                 rate[wire, default: []].append(try await meshRequestRate(count: rateCount / rounds, window: 64, wire: wire).rate)
             }
@@ -249,6 +250,9 @@ struct Bench {
                    goals: [.one: Goal(text: "≤ 1.2× raw", bound: .ratioAtMost(1.2)), .two: Goal(text: "≤ 1.2× raw", bound: .ratioAtMost(1.2))]),
             Figure(scenario: sequential, metric: "p99 (ratio: against a raw message round trip, same protocol)", unit: "µs",
                    values: p99(requests), reference: .sameProtocol(p99(raw))),
+            Figure(scenario: "distributed actor call, \(count) sequential", metric: "p50 (ratio: against a raw message round trip, same protocol)",
+                   unit: "µs", values: p50(actors), reference: .sameProtocol(p50(raw)),
+                   goals: [.one: Goal(text: "≤ 1.3× raw", bound: .ratioAtMost(1.3)), .two: Goal(text: "≤ 1.3× raw", bound: .ratioAtMost(1.3))]),
             Figure(scenario: windowed, metric: "round trips/s (ratio: against raw echo, window 64, same protocol)", unit: "/s",
                    values: rate.mapValues(median), reference: .sameProtocol(echo.mapValues(median)),
                    goals: [.one: Goal(text: "≥ 0.8× raw", bound: .ratioAtLeast(0.8)), .two: Goal(text: "≥ 0.8× raw", bound: .ratioAtLeast(0.8))]),

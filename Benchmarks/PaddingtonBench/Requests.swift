@@ -1,5 +1,7 @@
+import Distributed
 import Foundation
 import Paddington
+import PaddingtonActors
 import PaddingtonTestSupport
 
 // The agent layer's request/reply against the raw mesh on the same link: a plain message answered by a
@@ -41,4 +43,28 @@ func meshRequestRate(count: Int, window: Int, wire: WireProtocol) async throws -
     let used = cpuSeconds() - cpu
     await pair.stop()
     return (Double(count) / elapsed, used / Double(count) * 1e6)
+}
+
+/// A distributed actor for the benchmark: echoes its argument.
+distributed actor BenchEcho {
+    typealias ActorSystem = MeshActorSystem
+    distributed func echo(_ text: String) -> String { text }
+}
+
+/// Sequential distributed actor calls in microseconds, sorted.
+func meshActorLatency(count: Int, wire: WireProtocol) async throws -> [Double] {
+    let pair = try await startPair(wire, serverHandler: { _, _ in })
+    let serverSystem = MeshActorSystem(mesh: pair.server), clientSystem = MeshActorSystem(mesh: pair.client)
+    let local = serverSystem.makeWellKnown("echo") { BenchEcho(actorSystem: $0) }
+    let remote = try BenchEcho.resolve(id: clientSystem.id(of: "echo", on: "server"), using: clientSystem)
+    var samples: [Double] = []
+    samples.reserveCapacity(count)
+    for _ in 0..<count {
+        let start = ContinuousClock.now
+        _ = try await remote.echo(smallPayload)
+        samples.append(seconds(ContinuousClock.now - start) * 1e6)
+    }
+    _ = local
+    await pair.stop()
+    return samples.sorted()
 }
