@@ -12,7 +12,10 @@ extension Mesh {
     /// request's deadline passes, when the caller cancels, and when the link ends. A request for a
     /// route with no handler is answered with `PaddingtonError.Code.unknownRoute`.
     ///
-    /// - Parameter middleware: this route's own middleware, inside the mesh's (``RequestMiddleware``).
+    /// - Parameters:
+    ///   - route: the route it answers; empty for the default one.
+    ///   - middleware: this route's own middleware, inside the mesh's (``RequestMiddleware``).
+    ///   - handler: returns the reply, or throws.
     public nonisolated func onRequest(_ route: String = "", middleware: [any RequestMiddleware] = [], _ handler: @escaping RequestHandler) {
         if middleware.isEmpty {
             core.agents.routes.register(route, handler)
@@ -63,6 +66,9 @@ extension Mesh {
     /// Sends a text request to `name@zone` and waits for its reply.
     ///
     /// - Parameters:
+    ///   - payload: the request body.
+    ///   - name: the peer's name.
+    ///   - zone: the peer's zone.
     ///   - route: the peer's route; empty for its default handler.
     ///   - headers: travel with the request (middleware and tracing add theirs).
     ///   - timeout: the deadline, sent with the request: the peer's handler is cancelled when it passes.

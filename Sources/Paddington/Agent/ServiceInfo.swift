@@ -14,8 +14,9 @@ public struct ServiceInfo: Codable, Sendable, Equatable {
 
     /// The service's name.
     public var name: String
-    /// The engine (`swift-paddington`) and its version.
+    /// The engine (`swift-paddington`).
     public var engine: String
+    /// The engine's version.
     public var version: String
     /// Seconds since the mesh started running.
     public var uptimeSeconds: Double
