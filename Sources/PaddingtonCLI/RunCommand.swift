@@ -76,8 +76,10 @@ struct Run: AsyncParsableCommand {
             for await event in stream { say(JSONLine.event(event)) }
         }
         let input = Task {
-            for await line in Self.standardInputLines() {
+            let (lines, taken) = Self.standardInputLines()
+            for await line in lines {
                 await Self.send(line: line, mesh: mesh)
+                taken.signal()
             }
             if exitOnEOF { await group.triggerGracefulShutdown() }
         }
@@ -117,14 +119,20 @@ struct Run: AsyncParsableCommand {
         }
     }
 
-    /// Lines of stdin, read on a thread of their own so that the event loops never block.
-    static func standardInputLines() -> AsyncStream<String> {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1024))
+    /// Lines of stdin, read on a thread of their own so that the event loops never block. At most 1024
+    /// lines wait to be sent: the reader stops reading until the consumer signals `taken` for each line
+    /// it handled (backpressure on stdin; a line is never dropped).
+    static func standardInputLines() -> (lines: AsyncStream<String>, taken: DispatchSemaphore) {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
+        let room = DispatchSemaphore(value: 1024)
         let thread = Thread {
-            while let line = readLine(strippingNewline: true) { continuation.yield(line) }
+            while let line = readLine(strippingNewline: true) {
+                room.wait()
+                continuation.yield(line)
+            }
             continuation.finish()
         }
         thread.start()
-        return stream
+        return (stream, room)
     }
 }
