@@ -144,48 +144,64 @@ public actor ControlServer: Service {
     private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: ControlHandler, maxLineBytes: Int, logger: Logger) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
-                let (lines, sink) = AsyncStream.makeStream(of: Result<[UInt8], PaddingtonError>.self, bufferingPolicy: .bufferingOldest(64))
-                await withTaskGroup(of: Void.self) { group in
+                // Commands read and not yet answered: a client may send ahead; past the limit it waits.
+                let (lines, sink) = AsyncStream.makeStream(of: Result<[UInt8], PaddingtonError>.self, bufferingPolicy: .unbounded)
+                let room = AsyncSemaphore(limit: Self.maxCommandsWaiting)
+                enum End { case clientLeft, refused, answered }
+                await withTaskGroup(of: End.self) { group in
                     // The reader: lines in; its end (the client went away) cancels a command in progress.
                     group.addTask {
                         var splitter = LineSplitter(maxLineBytes: maxLineBytes)
                         do {
                             for try await buffer in inbound {
-                                for line in try splitter.append(buffer) { sink.yield(.success(line)) }
+                                for line in try splitter.append(buffer) {
+                                    // Backpressure: past the limit, the reader waits and the socket fills.
+                                    try await room.acquire()
+                                    sink.yield(.success(line))
+                                }
                             }
                         } catch let error as PaddingtonError {
+                            // Refused: the commands before it are still answered, then the refusal.
                             sink.yield(.failure(error))
+                            sink.finish()
+                            return .refused
                         } catch {}
                         sink.finish()
+                        return .clientLeft
                     }
                     group.addTask {
                         for await item in lines {
                             let response: ControlResponse
                             switch item {
                             case .success(let line):
+                                defer { room.release() }
                                 if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
                                 response = await handler.handle(line)
                             case .failure(let error):
                                 try? await outbound.write(Self.encode(.failure(error.code.description, error.message)))
-                                return
+                                return .answered
                             }
-                            if Task.isCancelled { return }
+                            if Task.isCancelled { return .answered }
                             do {
                                 try await outbound.write(Self.encode(response))
                             } catch {
-                                return
+                                return .answered
                             }
                         }
+                        return .answered
                     }
-                    // Whichever ends first (the client left, a line was too long) ends the other.
-                    await group.next()
-                    group.cancelAll()
+                    // The client left: a command in progress is cancelled. The reader refused a line: the
+                    // answers before the refusal are written first. The writer stopped: the reader stops.
+                    if await group.next() != .refused { group.cancelAll() }
                 }
             }
         } catch {
             logger.debug("control connection failed", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Commands of one connection read and waiting for their answers; past it, reading waits.
+    static let maxCommandsWaiting = 64
 
     static func encode(_ response: ControlResponse) -> ByteBuffer {
         let encoder = JSONEncoder()

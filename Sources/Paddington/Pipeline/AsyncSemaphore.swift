@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 
 /// A counting semaphore for async code: at most `limit` holders at once, waiters served in order.
-final class AsyncSemaphore: Sendable {
+package final class AsyncSemaphore: Sendable {
     private struct State {
         var available: Int
         var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
@@ -10,12 +10,12 @@ final class AsyncSemaphore: Sendable {
 
     private let state: NIOLockedValueBox<State>
 
-    init(limit: Int) {
+    package init(limit: Int) {
         state = NIOLockedValueBox(State(available: max(1, limit)))
     }
 
     /// Waits for a slot. Throws `CancellationError` if the task is cancelled while waiting.
-    func acquire() async throws {
+    package func acquire() async throws {
         let id = state.withLockedValue { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -47,7 +47,7 @@ final class AsyncSemaphore: Sendable {
     }
 
     /// Returns a slot.
-    func release() {
+    package func release() {
         let next = state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
             if state.waiters.isEmpty {
                 state.available += 1
