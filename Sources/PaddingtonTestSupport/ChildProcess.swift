@@ -47,10 +47,15 @@ package final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    /// Writes a line to the child's stdin (when started `withInput`).
+    /// Writes a line to the child's stdin (when started `withInput`). A child that has exited gets
+    /// nothing, and this process is not killed by SIGPIPE for it.
     package func send(line: String) {
-        input?.fileHandleForWriting.write(Data((line + "\n").utf8))
+        Self.ignoreBrokenPipes
+        try? input?.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
     }
+
+    /// Writing to a pipe whose reader died must fail the write, not kill the test process.
+    private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     package func closeInput() {
         try? input?.fileHandleForWriting.close()
