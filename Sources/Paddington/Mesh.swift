@@ -109,17 +109,19 @@ public actor Mesh: Service {
     ///
     /// - Throws: `PaddingtonError.Code.peerNotConnected` when there is no link;
     ///   `PaddingtonError.Code.payloadTooLarge`; `PaddingtonError.Code.invalidArgument`
-    ///   for an empty payload or, on a protocol 1 link, the reserved `KEEPALIVE`;
+    ///   for an empty payload or, on a protocol 1 link to a peer without agent frames (a Rust peer), the
+    ///   reserved `KEEPALIVE`;
     ///   `PaddingtonError.Code.connectionClosed` when the link is closing.
     public nonisolated func send(_ payload: String, to name: String, zone: String = "default") async throws {
         try await send(OutboundMessage(recipient: PeerID(name: name, zone: zone), content: .text(payload)))
     }
 
-    /// Sends a byte payload to `name@zone`. On a protocol 1 link (a Rust peer) the bytes must be UTF-8
-    /// text: that protocol carries JSON strings only.
+    /// Sends a byte payload to `name@zone`. To a Rust peer (protocol 1 without agent frames) the bytes
+    /// must be UTF-8 text: that protocol carries JSON strings only; between two of our peers any bytes
+    /// travel (protocol 1 then carries them inside agent frames).
     ///
     /// - Throws: as ``send(_:to:zone:)``, and `PaddingtonError.Code.invalidArgument` for
-    ///   bytes that are not UTF-8 on a protocol 1 link.
+    ///   bytes that are not UTF-8 to a Rust peer.
     public nonisolated func send(bytes: [UInt8], to name: String, zone: String = "default") async throws {
         try await send(OutboundMessage(recipient: PeerID(name: name, zone: zone), content: .bytes(bytes)))
     }
