@@ -22,19 +22,22 @@ package final class AsyncSemaphore: Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let granted = state.withLockedValue { state -> Bool in
-                    if Task.isCancelled { return false }
+                enum Outcome { case granted, cancelled, queued }
+                // Decided under the lock, and resumed here only when not queued: a queued waiter is
+                // resumed by `release()` or by the cancellation handler, never twice.
+                let outcome = state.withLockedValue { state -> Outcome in
+                    if Task.isCancelled { return .cancelled }
                     if state.available > 0 {
                         state.available -= 1
-                        return true
+                        return .granted
                     }
                     state.waiters.append((id, continuation))
-                    return false
+                    return .queued
                 }
-                if granted {
-                    continuation.resume()
-                } else if Task.isCancelled {
-                    continuation.resume(throwing: CancellationError())
+                switch outcome {
+                case .granted: continuation.resume()
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .queued: break
                 }
             }
         } onCancel: {
