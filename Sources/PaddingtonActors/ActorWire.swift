@@ -10,6 +10,9 @@ import Paddington
 /// `u16 len ‖ the error type's name`, `u32 len ‖ its description`, and the JSON of the error when it is
 /// `Codable` (else nothing), preceded by `u16 len ‖ its mangled type name`.
 enum ActorWire {
+    /// The longest generic type name a call may carry.
+    static let maxTypeNameBytes = 1024
+
     struct Call: Equatable {
         var actor: String
         var target: String
@@ -38,7 +41,13 @@ enum ActorWire {
         let actor = try reader.string16("the actor's name")
         let target = try reader.string16("the target")
         var generics: [String] = []
-        for _ in 0..<Int(try reader.byte("the generic count")) { generics.append(try reader.string16("a generic type")) }
+        for _ in 0..<Int(try reader.byte("the generic count")) {
+            let name = try reader.string16("a generic type")
+            // A mangled type name this long is no type a distributed method takes; it would only fill
+            // the runtime's metadata cache.
+            guard name.utf8.count <= maxTypeNameBytes else { throw PaddingtonError(.badRequest, "a generic type name is over \(maxTypeNameBytes) bytes") }
+            generics.append(name)
+        }
         var arguments: [[UInt8]] = []
         for _ in 0..<Int(try reader.byte("the argument count")) { arguments.append(try reader.bytes32("an argument")) }
         guard reader.isAtEnd else { throw PaddingtonError(.badRequest, "a remote call has bytes after its last argument") }

@@ -51,7 +51,16 @@ public final class MeshActorSystem: DistributedActorSystem, Sendable {
 
     private let actors = NIOLockedValueBox([String: Weak]())
 
-    @TaskLocal private static var pendingName: String?
+    /// A well-known name waiting for the next `assignID` (and only that one: an actor made in the
+    /// well-known actor's `init` gets a name of its own).
+    private final class PendingName: @unchecked Sendable {
+        private let lock = NIOLock()
+        private var name: String?
+        init(_ name: String) { self.name = name }
+        func take() -> String? { lock.withLock { defer { name = nil }; return name } }
+    }
+
+    @TaskLocal private static var pendingName: PendingName?
     @TaskLocal private static var callTimeout: Duration?
 
     /// A system over `mesh`; it registers the route `paddington.actors` there.
@@ -75,7 +84,7 @@ public final class MeshActorSystem: DistributedActorSystem, Sendable {
     /// ``id(of:on:zone:)``. A name already taken by a live actor is given to the new one.
     public func makeWellKnown<Act: DistributedActor>(_ name: String, _ make: (MeshActorSystem) throws -> Act) rethrows -> Act
     where Act.ActorSystem == MeshActorSystem {
-        try Self.$pendingName.withValue(name) { try make(self) }
+        try Self.$pendingName.withValue(PendingName(name)) { try make(self) }
     }
 
     /// Runs `body` with `timeout` for every remote call it makes.
@@ -84,7 +93,7 @@ public final class MeshActorSystem: DistributedActorSystem, Sendable {
     }
 
     public func assignID<Act>(_ actorType: Act.Type) -> MeshActorID where Act: DistributedActor, Act.ID == MeshActorID {
-        MeshActorID(service: mesh.configuration.name, name: Self.pendingName ?? UUID().uuidString)
+        MeshActorID(service: mesh.configuration.name, name: Self.pendingName?.take() ?? UUID().uuidString)
     }
 
     public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == MeshActorID {
@@ -92,8 +101,10 @@ public final class MeshActorSystem: DistributedActorSystem, Sendable {
     }
 
     public func resignID(_ id: MeshActorID) {
+        // The actor resigning is being deinitialised, so its weak entry reads nil; a live actor under the
+        // same name is its successor (a well-known name given again) and stays.
         actors.withLockedValue { actors in
-            if actors[id.name]?.actor == nil || actors[id.name]?.actor?.id as? MeshActorID == id { actors[id.name] = nil }
+            if actors[id.name]?.actor == nil { actors[id.name] = nil }
         }
     }
 
@@ -118,8 +129,10 @@ public final class MeshActorSystem: DistributedActorSystem, Sendable {
         on actor: Act, target: RemoteCallTarget, invocation: inout MeshInvocationEncoder, throwing: Err.Type, returning: Res.Type
     ) async throws -> Res where Act: DistributedActor, Act.ID == MeshActorID, Err: Error, Res: Codable {
         let json = try await call(actor.id, target: target, invocation: invocation)
+        let decoder = JSONDecoder()
+        decoder.userInfo[.actorSystemKey] = self
         do {
-            return try JSONDecoder().decode(Res.self, from: Data(json))
+            return try decoder.decode(Res.self, from: Data(json))
         } catch {
             throw PaddingtonError(.invalidJSON, "\(actor.id) returned something that is not a \(Res.self)", cause: error)
         }
@@ -161,6 +174,11 @@ public final class MeshActorSystem: DistributedActorSystem, Sendable {
         let call = try ActorWire.decodeCall(request.bytes)
         guard let actor = actors.withLockedValue({ $0[call.actor]?.actor }) else {
             throw PaddingtonError(.unknownActor, "no actor \(call.actor) on \(mesh.configuration.name)")
+        }
+        // A target is a method of the actor's own type: its mangled name starts with the type's. The
+        // runtime would otherwise call another type's method on this actor.
+        guard let typeName = _mangledTypeName(type(of: actor)), call.target.hasPrefix("$s" + typeName) else {
+            throw PaddingtonError(.badRequest, "\(call.target) is not a method of \(call.actor)'s type")
         }
         var decoder = MeshInvocationDecoder(system: self, call: call)
         let handler = MeshResultHandler()

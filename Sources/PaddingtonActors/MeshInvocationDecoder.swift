@@ -2,6 +2,9 @@ import Distributed
 import Foundation
 import Paddington
 
+/// Stands in for generic substitutions a call did not send: it conforms to nothing.
+enum Unsubstitutable {}
+
 /// Reads a remote call's generic substitutions and arguments on the callee's side. A type or argument
 /// that does not decode is refused with `PaddingtonError.Code.badRequest`, naming it.
 public struct MeshInvocationDecoder: DistributedTargetInvocationDecoder {
@@ -17,12 +20,17 @@ public struct MeshInvocationDecoder: DistributedTargetInvocationDecoder {
     }
 
     public mutating func decodeGenericSubstitutions() throws -> [Any.Type] {
-        try call.generics.map { name in
+        guard !call.generics.isEmpty else { return [] }
+        let types = try call.generics.map { name in
             guard let type = _typeByName(name) else {
                 throw PaddingtonError(.badRequest, "\(call.target) names a generic type this process does not know (\(name))")
             }
             return type
         }
+        // The runtime reads as many substitutions as the target has generic parameters, without
+        // checking the count: a caller that sends too few must not make it read past the list. The
+        // rest are filled with a type that conforms to nothing, so any requirement on them fails.
+        return types + Array(repeating: Unsubstitutable.self, count: Int(UInt8.max) - types.count)
     }
 
     public mutating func decodeNextArgument<Argument: Codable>() throws -> Argument {

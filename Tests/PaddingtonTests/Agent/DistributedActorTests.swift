@@ -115,6 +115,32 @@ struct DistributedActorTests {
         await fixture.pair.stop()
     }
 
+    @Test("a well-known name given again goes to the new actor, which stays reachable after the old one is gone")
+    func wellKnownReplaced() async throws {
+        let fixture = try await start()
+        var first: Worker? = fixture.serverSystem.makeWellKnown("spare") { Worker(actorSystem: $0, probe: HandlerProbe()) }
+        let second = fixture.serverSystem.makeWellKnown("spare") { Worker(actorSystem: $0, probe: HandlerProbe()) }
+        _ = first
+        first = nil
+        let remote = try Worker.resolve(id: fixture.clientSystem.id(of: "spare", on: "server"), using: fixture.clientSystem)
+        #expect(try await remote.count() == 42)
+        _ = second
+        await fixture.pair.stop()
+    }
+
+    @Test("a target that is not a method of the actor's type is refused, not run")
+    func foreignTarget() async throws {
+        let fixture = try await start()
+        // The method name of another type, with a valid call around it.
+        let body = ActorWireForTests.call(actor: "worker", target: "$s4Fake6HolderC3runyyYaKFTE")
+        let error = await expectCode(.badRequest) {
+            try await fixture.pair.client.mesh.request(bytes: body, to: "server", route: MeshActorSystem.route, timeout: .seconds(5))
+        }
+        #expect(error?.message.contains("is not a method of worker's type") == true, "\(String(describing: error))")
+        #expect(try await fixture.remote.count() == 42)
+        await fixture.pair.stop()
+    }
+
     @Test("a malformed remote call is a bad request; the actor system goes on")
     func malformedCall() async throws {
         let fixture = try await start()
@@ -125,5 +151,20 @@ struct DistributedActorTests {
         }
         #expect(try await fixture.remote.count() == 42)
         await fixture.pair.stop()
+    }
+}
+
+/// A remote call in its binary form, built by hand (the layout of PaddingtonActors' ActorWire).
+enum ActorWireForTests {
+    static func call(actor: String, target: String, generics: [String] = [], arguments: [[UInt8]] = []) -> [UInt8] {
+        func sixteen(_ text: String) -> [UInt8] { let bytes = Array(text.utf8); return [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes }
+        var out = sixteen(actor) + sixteen(target) + [UInt8(generics.count)]
+        for generic in generics { out += sixteen(generic) }
+        out.append(UInt8(arguments.count))
+        for argument in arguments {
+            let count = UInt32(argument.count)
+            out += [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)] + argument
+        }
+        return out
     }
 }
