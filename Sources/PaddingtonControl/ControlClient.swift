@@ -73,7 +73,9 @@ public final class ControlClient {
                 throw PaddingtonError(.connectionClosed, "the control connection failed", cause: error)
             }
             guard let buffer else { throw PaddingtonError(.connectionClosed, "the agent closed the control connection") }
-            lines = try splitter.append(buffer)
+            let (complete, tooLong) = splitter.append(buffer)
+            lines = complete
+            if lines.isEmpty, let tooLong { throw tooLong }
         }
         let line = lines.removeFirst()
         let decoder = JSONDecoder()

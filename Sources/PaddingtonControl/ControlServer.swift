@@ -19,7 +19,7 @@ public actor ControlServer: Service {
     public struct Configuration: Sendable {
         /// The socket's path (see ``ControlPath``).
         public var path: String
-        /// Connections served at once; more wait in the kernel's backlog.
+        /// Connections served at once; one more is closed at once.
         public var maxConnections: Int
         /// The longest command line accepted.
         public var maxLineBytes: Int
@@ -74,20 +74,36 @@ public actor ControlServer: Service {
     public func run() async throws {
         let path = configuration.path
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let published: ControlSocketFile.Identity?
         do {
             try ControlPath.prepareDirectory(of: path)
-            try await Self.refuseIfInUse(path, group: group)
-            server = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 32)
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            try ControlSocketFile.clear(path)
+            // Bound in a private directory, made 0600, then linked into place (never over another file).
+            let place = try ControlSocketFile.privateBindPath(beside: path)
+            let bindPath = place?.socket ?? path
+            do {
+                server = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 32)
+                    .bind(unixDomainSocketPath: bindPath) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        }
                     }
-                }
-            guard chmod(path, 0o600) == 0 else {
-                try? await server.channel.close()
-                throw PaddingtonError(.fileSystem, "cannot make the control socket \(path) private (mode 0600)")
+            } catch {
+                if let place { rmdir(place.directory) }
+                throw error
             }
+            do {
+                guard chmod(bindPath, 0o600) == 0 else {
+                    throw PaddingtonError(.fileSystem, "cannot make the control socket \(path) private (mode 0600)")
+                }
+                if let place { try ControlSocketFile.publish(place.socket, directory: place.directory, at: path) }
+            } catch {
+                try? await server.channel.close()
+                if let place { unlink(place.socket); rmdir(place.directory) }
+                throw error
+            }
+            published = ControlSocketFile.identity(of: path)
         } catch {
             let failure = (error as? PaddingtonError) ?? PaddingtonError(.transport, "cannot bind the control socket at \(path)", cause: error)
             listening(failure)
@@ -96,7 +112,8 @@ public actor ControlServer: Service {
         listening(nil)
         logger.info("control socket listening", metadata: ["path": "\(path)"])
         let handler = self.handler, logger = self.logger, configuration = self.configuration
-        defer { unlink(path) }
+        // Removed at the end only if the file is still ours (a successor may have taken the path).
+        defer { ControlSocketFile.remove(path, ifStill: published) }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { connections in
@@ -126,20 +143,6 @@ public actor ControlServer: Service {
         }
     }
 
-    /// Whether another agent serves this path: refuses to take it over.
-    private static func refuseIfInUse(_ path: String, group: any EventLoopGroup) async throws {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw PaddingtonError(.fileSystem, "\(path) exists and is not a socket; not touching it")
-        }
-        let live = try? await ClientBootstrap(group: group).connect(unixDomainSocketPath: path).get()
-        if let live {
-            try? await live.close()
-            throw PaddingtonError(.fileSystem, "another agent is serving the control socket \(path); pass another --control path")
-        }
-    }
-
     /// Serves one connection: its commands in order, one response line each.
     private static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: ControlHandler, maxLineBytes: Int, logger: Logger) async {
         do {
@@ -154,11 +157,13 @@ public actor ControlServer: Service {
                         var splitter = LineSplitter(maxLineBytes: maxLineBytes)
                         do {
                             for try await buffer in inbound {
-                                for line in try splitter.append(buffer) {
+                                let (lines, tooLong) = splitter.append(buffer)
+                                for line in lines {
                                     // Backpressure: past the limit, the reader waits and the socket fills.
                                     try await room.acquire()
                                     sink.yield(.success(line))
                                 }
+                                if let tooLong { throw tooLong }
                             }
                         } catch let error as PaddingtonError {
                             // Refused: the commands before it are still answered, then the refusal.

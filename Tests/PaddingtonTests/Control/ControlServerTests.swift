@@ -80,6 +80,12 @@ struct ControlServerTests {
         }
         let status = try await ControlClient.withConnection(path: fixture.path) { try await $0.send(ControlRequest(command: "status")) }
         #expect(status.ok)
+        // A command before the long line, in the same write, is still answered.
+        try await ControlClient.withConnection(path: fixture.path) { client in
+            let bytes = Array((#"{"command":"status"}"# + "\n").utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 5000) + [0x0A]
+            let first = try await client.sendRaw(bytes)
+            #expect(first.ok && first.result?.service == "client")
+        }
         await fixture.stop()
     }
 
@@ -128,6 +134,13 @@ struct ControlServerTests {
     func socketFile() async throws {
         let fixture = try await start()
         #expect(try FileManager.default.attributesOfItem(atPath: fixture.path)[.posixPermissions] as? Int == 0o600)
+        // The private directory it was bound in is gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.folder.path).filter { $0.hasPrefix(".pd") }.isEmpty)
+        // A second server on the same path refuses a live socket and leaves it alone.
+        let rival = ControlServer(mesh: fixture.pair.client.mesh, configuration: .init(path: fixture.path), logger: testLogger("control"))
+        await #expect(throws: PaddingtonError.self) { try await rival.run() }
+        let stillServes = try await ControlClient.withConnection(path: fixture.path) { try await $0.send(ControlRequest(command: "status")) }
+        #expect(stillServes.ok)
         let file = fixture.folder.appendingPathComponent("plain-file").path
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: file))
         let other = ControlServer(mesh: fixture.pair.client.mesh, configuration: .init(path: file), logger: testLogger("control"))
