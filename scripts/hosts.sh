@@ -11,7 +11,7 @@
 #   scripts/hosts.sh sweep PREFIX    removes beds named PREFIX<pid>x<n> whose process <pid> has ended
 #   scripts/hosts.sh check           exits 0 when this machine can make namespaces, else says why
 #
-# BED is short (at most 10 characters: letters, digits, '-'), unique per run. Addresses come from
+# BED is at most 24 characters (letters, digits, '-'), unique per run. Addresses come from
 # 198.18.0.0/15 (reserved for benchmarking, never routed) and a ULA prefix, only inside the bed.
 set -euo pipefail
 
@@ -25,12 +25,14 @@ need() {
     [ "$(id -u)" -eq 0 ] || die "network namespaces need root"
 }
 
-name_ok() { [[ "$1" =~ ^[A-Za-z0-9-]{1,10}$ ]] || die "bad bed name '$1' (1-10 letters, digits, '-')"; }
+name_ok() { [[ "$1" =~ ^[A-Za-z0-9-]{1,24}$ ]] || die "bad bed name '$1' (1-24 letters, digits, '-')"; }
 
 up() {
     local bed=$1 count=$2
     name_ok "$bed"
     [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] && [ "$count" -le 40 ] || die "host count must be 1 to 40"
+    # Another run's bed of the same name is not ours to take (or to remove on a failure).
+    if "$IP" netns list 2>/dev/null | awk '{print $1}' | grep -qx "$bed-br"; then die "a bed named $bed exists already"; fi
     # A failure half way removes what was made.
     trap 'down "$bed" >/dev/null 2>&1 || true' ERR
     "$IP" netns add "$bed-br"

@@ -28,7 +28,7 @@ package final class HostBed: @unchecked Sendable {
     package init(hosts count: Int) throws {
         // Unique per process and bed: the pid (for the sweep) and a counter.
         let serial = Self.counter.add()
-        name = "\(Self.prefix)\(getpid() % 100_000)x\(serial % 100)"
+        name = "\(Self.prefix)\(getpid())x\(serial)"
         self.count = count
         _ = Self.shell([Self.script, "sweep", Self.prefix])
         let (status, _, errors) = Self.shell([Self.script, "up", name, "\(count)"])
@@ -82,14 +82,14 @@ package final class HostBed: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["bash"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        // One pipe for both: reading one to its end while the other fills could block the script.
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
         do { try process.run() } catch { return (-1, "", "\(error)") }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        return (process.terminationStatus, output, output)
     }
 }
 

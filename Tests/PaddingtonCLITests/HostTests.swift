@@ -49,7 +49,8 @@ struct HostTests {
 
         /// Runs `name` on host `index`, with short liveness limits.
         func run(_ name: String, on index: Int, control: Bool = false, idle: String = "3", keepalive: String = "1") throws -> ChildProcess {
-            var arguments = ["run", "--config", "\(name).toml", "--idle-timeout", idle, "--keepalive-interval", keepalive]
+            // --exit-on-eof: if the test process dies, its pipes close and the services end with it.
+            var arguments = ["run", "--config", "\(name).toml", "--idle-timeout", idle, "--keepalive-interval", keepalive, "--exit-on-eof"]
             arguments += control ? ["--control", folder.appendingPathComponent("\(name).sock").path] : ["--no-control"]
             return try bed.run(on: index, "paddington", arguments, in: folder, withInput: true)
         }
@@ -97,6 +98,18 @@ struct HostTests {
     static func inOrder(_ payloads: [String], prefix: String) -> Bool {
         let numbers = payloads.compactMap { Int($0.dropFirst(prefix.count)) }
         return numbers.count == payloads.count && zip(numbers, numbers.dropFirst()).allSatisfy { $0 < $1 }
+    }
+
+    /// A portal on host 1 and an agent invited from host 2's address.
+    func portalAndAgent(_ site: Site) async throws {
+        try await site.server("portal", address: site.bed.address(1))
+        try await site.invite("agent", to: "portal", from: site.bed.address(2))
+    }
+
+    /// Stops `processes` with SIGTERM; each must exit cleanly.
+    func stop(_ processes: [ChildProcess], sourceLocation: SourceLocation = #_sourceLocation) async {
+        for process in processes { process.kill(SIGTERM) }
+        for process in processes { #expect(await process.waitForExit() == 0, sourceLocation: sourceLocation) }
     }
 
     func requireBed() throws {
@@ -147,16 +160,14 @@ struct HostTests {
         let a = try site.run("fleet-a", on: 3), b = try site.run("fleet-b", on: 4)
         #expect(await Self.waitFor(#""event":"connected","peer":"fleet-a""#, in: fleet))
         #expect(await Self.waitFor(#""event":"connected","peer":"fleet-b""#, in: fleet))
-        for process in [a, b, portal, portal6, fleet] { process.kill(SIGTERM) }
-        for process in [a, b, portal, portal6, fleet] { #expect(await process.waitForExit() == 0) }
+        await stop([a, b, portal, portal6, fleet])
     }
 
     @Test("partition and heal: both sides see the link die within the liveness limits, and reconnect by themselves; what arrives is in order")
     func partition() async throws {
         try requireBed()
         let site = try Site(hosts: 2)
-        try await site.server("portal", address: site.bed.address(1))
-        try await site.invite("agent", to: "portal", from: site.bed.address(2))
+        try await portalAndAgent(site)
         let portal = try site.run("portal", on: 1), agent = try site.run("agent", on: 2)
         #expect(await Self.waitFor(#""event":"connected","peer":"agent""#, in: portal))
         #expect(await Self.waitFor(#""event":"connected","peer":"portal""#, in: agent))
@@ -186,8 +197,7 @@ struct HostTests {
         #expect(Self.inOrder(got, prefix: "m"))
         #expect(Array(got.prefix(200)) == Self.numbered("m", 0..<200))
         #expect(Set(Self.numbered("m", 300..<500)).isSubset(of: Set(got)))
-        for process in [agent, portal] { process.kill(SIGTERM) }
-        for process in [agent, portal] { #expect(await process.waitForExit() == 0) }
+        await stop([agent, portal])
     }
 
     /// Resident memory and open files of a process.
@@ -239,7 +249,9 @@ struct HostTests {
         agents[4]?.kill(SIGKILL)
         try site.bed.cut(5)
         send(400..<600)
-        try await Task.sleep(for: .seconds(5))
+        // Healed only once the portal has given up on both, so that each comes back as a new link.
+        #expect(await Self.waitFor(#""event":"disconnected","peer":"a4""#, in: portal, timeout: .seconds(30)))
+        #expect(await Self.waitFor(#""event":"disconnected","peer":"a5""#, in: portal, timeout: .seconds(30)))
         agents[4] = try site.run("a4", on: 4)
         try site.bed.heal(5)
         #expect(await Self.waitFor(#""event":"connected","peer":"a4""#, count: 2, in: portal, timeout: .seconds(60)))
@@ -281,17 +293,14 @@ struct HostTests {
         let status = try await site.paddington(["status", "--control", site.folder.appendingPathComponent("portal.sock").path])
         for index in 2...6 { #expect(status.range(of: #"a\#(index)\s+default\s+\d\s+in"#, options: .regularExpression) != nil, "\(status)") }
         #expect(status.split(separator: "\n").count == 2 + 5, "\(status)")
-        let processes = Array(agents.values) + [portal]
-        for process in processes { process.kill(SIGTERM) }
-        for process in processes { #expect(await process.waitForExit() == 0) }
+        await stop(Array(agents.values) + [portal])
     }
 
     @Test("a flapping link (down and up every second for 20 s) leaks no connections and no memory, and comes back")
     func flapping() async throws {
         try requireBed()
         let site = try Site(hosts: 2)
-        try await site.server("portal", address: site.bed.address(1))
-        try await site.invite("agent", to: "portal", from: site.bed.address(2))
+        try await portalAndAgent(site)
         // Liveness limits short enough that each second down drops the link: the flapping makes the
         // link die and come back, again and again.
         let portal = try site.run("portal", on: 1, control: true, idle: "0.8", keepalive: "0.2")
@@ -318,15 +327,24 @@ struct HostTests {
         }
         #expect(Self.received(portal, from: "agent").last == "w199")
         try await Task.sleep(for: .seconds(4))
-        let after = Self.footprint(portal)
-        let status = try await site.paddington(["status", "--control", site.folder.appendingPathComponent("portal.sock").path])
+        // One link once settled (with a 0.8 s idle limit a loaded machine may drop it once more: asked
+        // again, bounded).
+        var status = ""
+        for _ in 0..<20 {
+            status = try await site.paddington(["status", "--control", site.folder.appendingPathComponent("portal.sock").path])
+            if status.split(separator: "\n").count == 3 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
         #expect(status.split(separator: "\n").count == 3, "one link: \(status)")
+        let after = Self.footprint(portal)
+        // Instrumented builds (the sanitizer runs) keep shadow memory: a wider bound there.
+        let sanitized = ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil || ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil
+        let memoryBound = (sanitized ? 64 : 16) * 1024
         #expect(after.files <= before.files + 2, "open files \(before.files) → \(after.files)")
-        #expect(after.rssKiB <= before.rssKiB + 16 * 1024, "resident \(before.rssKiB) KiB → \(after.rssKiB) KiB")
+        #expect(after.rssKiB <= before.rssKiB + memoryBound, "resident \(before.rssKiB) KiB → \(after.rssKiB) KiB")
         #expect(Self.inOrder(Self.received(portal, from: "agent").filter { $0 != "w199" }, prefix: "w"))
         #expect(connects >= 3, "the flapping dropped the link \(connects - 1) times; it should have dropped it several times")
         print("flapping: \(connects) connects; portal open files \(before.files) → \(after.files), resident \(before.rssKiB) → \(after.rssKiB) KiB")
-        for process in [agent, portal] { process.kill(SIGTERM) }
-        for process in [agent, portal] { #expect(await process.waitForExit() == 0) }
+        await stop([agent, portal])
     }
 }
