@@ -33,6 +33,9 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
     private let receivingLock = NIOLock()
     /// Whether DATA frames from here are agent frames (after ``startAgentFramesKind`` was sealed).
     private var sendsAgentFrames = false
+    /// The fixed part of a plain message's agent frame (version 1, kind message, id 0, no deadline, no
+    /// route, no headers): what a payload is preceded by once agent frames are on.
+    static let messageHeader: [UInt8] = [AgentFrame.Limits.version, AgentFrame.Kind.message.rawValue] + [UInt8](repeating: 0, count: 16)
     // Guarded by `receivingLock`: whether the peer's DATA frames are agent frames, and whether its first
     // frame of the session has been seen.
     private var receivesAgentFrames = false
@@ -124,26 +127,38 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
     }
 
     func emit(_ frame: PreparedFrame, write: (WebSocketFrame) -> Void) throws {
-        guard case .deferred(let kind, var body, let application) = frame.content,
+        guard case .deferred(let kind, let body, let application) = frame.content,
               let type = kind == Self.startAgentFramesKind ? .control : ProtocolTwo.FrameType(rawValue: kind) else {
             throw PaddingtonError(.protocolViolation, "a protocol 2 link was handed a frame it did not prepare")
         }
         let rekey = self.rekey
         try sendingLock.withLock {
-            if application, sendsAgentFrames { body = .bytes(try AgentFrame.message(body.bytes).encoded()) }
             if kind == Self.startAgentFramesKind {
                 // Once: a second start would be a second, meaningless control frame.
                 guard !sendsAgentFrames else { return }
                 sendsAgentFrames = true
             }
-
+            // A payload after this side's `AgentFrames` goes out as a message frame: the frame's fixed
+            // header is written into the buffer ahead of the payload, which is then sealed in place (no
+            // copy of the payload beyond the one into the buffer).
+            let header: [UInt8] = application && sendsAgentFrames ? Self.messageHeader : []
+            let bodyCount = header.count + body.count
             let now = ContinuousClock.now
-            let last = sealer.isRekeyDue(rekey, bodyCount: body.count, sinceRekey: now - keySince)
-            var buffer = ByteBufferAllocator().buffer(capacity: ProtocolTwo.frameCount(bodyCount: body.count))
+            let last = sealer.isRekeyDue(rekey, bodyCount: bodyCount, sinceRekey: now - keySince)
+            let frameCount = ProtocolTwo.frameCount(bodyCount: bodyCount)
+            var buffer = ByteBufferAllocator().buffer(capacity: frameCount)
             _ = try body.withUnsafeBytes { body in
-                try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: ProtocolTwo.frameCount(bodyCount: body.count)) { space in
-                    let output = UnsafeMutableRawBufferPointer(rebasing: space[0..<ProtocolTwo.frameCount(bodyCount: body.count)])
-                    try sealer.seal(type, body: body, isLastUnderKey: last, into: output)
+                try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: frameCount) { space in
+                    let output = UnsafeMutableRawBufferPointer(rebasing: space[0..<frameCount])
+                    if header.isEmpty {
+                        try sealer.seal(type, body: body, isLastUnderKey: last, into: output)
+                    } else {
+                        header.withUnsafeBytes { output.baseAddress!.advanced(by: 1).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                        if let source = body.baseAddress, !body.isEmpty {
+                            output.baseAddress!.advanced(by: 1 + header.count).copyMemory(from: source, byteCount: body.count)
+                        }
+                        try sealer.seal(inPlace: output, type: type, isLastUnderKey: last)
+                    }
                     return output.count
                 }
             }
@@ -174,7 +189,16 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
         switch type {
         case .data:
             if first { settle(.unsupported) }
-            return agentData ? .agent(.bytes(body)) : .message(.bytes(body))
+            guard agentData else { return .message(.bytes(body)) }
+            // The common case, a plain message with nothing but the fixed header: its payload at once.
+            // Anything else (or an empty message, which is malformed) goes to the agent layer's decoder.
+            let header = Self.messageHeader
+            if body.count > header.count, body.prefix(header.count).elementsEqual(header) {
+                var payload = body
+                payload.removeFirst(header.count)
+                return .message(.bytes(payload))
+            }
+            return .agent(.bytes(body))
         case .control:
             let message = try ControlMessage.decode(body)
             if first, message != .agent { settle(.unsupported) }
