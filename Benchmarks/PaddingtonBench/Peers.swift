@@ -134,7 +134,9 @@ func plainPeersChild(port: Int, count: Int) async throws {
                 let connection = try await PlainWebSocket.connect(port: port)
                 try await connection.executeThenClose { inbound, outbound in
                     try await outbound.write(PlainWebSocket.clientFrame(ByteBuffer(string: "hello")))
-                    for try await frame in inbound where frame.opcode == .text {
+                    for try await frame in inbound {
+                        handOffFromEventLoop()
+                        guard frame.opcode == .text else { continue }
                         received.increment()
                     }
                 }

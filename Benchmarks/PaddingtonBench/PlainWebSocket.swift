@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import Paddington
 
 enum PlainWebSocket {
     typealias Connection = NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
@@ -62,6 +63,7 @@ enum PlainWebSocket {
                                 guard case .websocket(let connection) = try? await upgrade.get() else { return }
                                 try? await connection.executeThenClose { inbound, outbound in
                                     for try await frame in inbound {
+                                        handOffFromEventLoop()
                                         switch frame.opcode {
                                         case .text, .binary: try await handler(frame.unmaskedData, outbound)
                                         case .connectionClose: return

@@ -101,7 +101,9 @@ func plainEcho(count: Int, window size: Int) async throws -> (rate: Double, cpu:
     var result = (rate: 0.0, cpu: 0.0)
     try await connection.executeThenClose { inbound, outbound in
         let reader = Task {
-            for try await frame in inbound where frame.opcode == .text {
+            for try await frame in inbound {
+                handOffFromEventLoop()
+                guard frame.opcode == .text else { continue }
                 received.increment()
                 window.release()
             }
@@ -151,7 +153,12 @@ func plainLatency(count: Int) async throws -> [Double] {
     let connection = try await PlainWebSocket.connect(port: server.port)
     var samples: [Double] = []
     try await connection.executeThenClose { inbound, outbound in
-        let reader = Task { for try await frame in inbound where frame.opcode == .text { window.release() } }
+        let reader = Task {
+            for try await frame in inbound {
+                handOffFromEventLoop()
+                if frame.opcode == .text { window.release() }
+            }
+        }
         let buffer = ByteBuffer(string: smallPayload)
         for _ in 0..<count {
             let start = ContinuousClock.now

@@ -69,6 +69,7 @@ public final class ControlClient {
             let buffer: ByteBuffer?
             do {
                 buffer = try await inbound.next()
+                handOffFromEventLoop()
             } catch {
                 throw PaddingtonError(.connectionClosed, "the control connection failed", cause: error)
             }

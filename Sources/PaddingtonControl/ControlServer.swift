@@ -157,6 +157,7 @@ public actor ControlServer: Service {
                         var splitter = LineSplitter(maxLineBytes: maxLineBytes)
                         do {
                             for try await buffer in inbound {
+                                handOffFromEventLoop()
                                 let (lines, tooLong) = splitter.append(buffer)
                                 for line in lines {
                                     // Backpressure: past the limit, the reader waits and the socket fills.

@@ -14,7 +14,7 @@
 /// released. `scripts/tsan-continuation-gap.swift` reproduces the gap without NIO or this package;
 /// docs/security.md has the details.
 @inline(__always)
-func handOffFromEventLoop() {
+package func handOffFromEventLoop() {
     #if PADDINGTON_TSAN
     withUnsafeCurrentTask { task in
         guard let task else { return }
