@@ -33,11 +33,9 @@ final class AgentLayer: Sendable {
 
     // MARK: Calling
 
-    /// Sends a request on `link` and waits for its outcome.
+    /// Sends a request on `link` and waits for its outcome. `timeout` is the time left, more than zero
+    /// and at most a day: ``Mesh/request(bytes:to:zone:route:headers:timeout:)`` checks the caller's.
     func request(_ body: [UInt8], route: String, headers: [String: String], on link: Link, timeout: Duration) async throws -> Reply {
-        guard timeout > .zero, timeout <= .milliseconds(Int64(AgentFrame.Limits.maxDeadlineMilliseconds)) else {
-            throw PaddingtonError(.invalidArgument, "a request's timeout must be more than zero and at most one day")
-        }
         if Task.isCancelled { throw PaddingtonError(.cancelled, "the request to \(link.id) was cancelled before it was sent") }
         let deadline = NIODeadline.now() + .nanoseconds(timeout.nanoseconds)
         switch await link.agentSupport(waitingUntil: deadline) {
@@ -66,8 +64,9 @@ final class AgentLayer: Sendable {
             prepared = try link.prepare(agent: AgentFrame(
                 kind: .request, id: id, route: route, deadlineMilliseconds: milliseconds, headers: headers, body: body))
         } catch {
-            pending.finish(id, with: .failure(Self.sendFailure(error, to: link)))
-            throw Self.sendFailure(error, to: link)
+            let failure = Self.sendFailure(error, to: link)
+            pending.finish(id, with: .failure(failure))
+            throw failure
         }
         let onCancel: @Sendable () -> Void = {
             let sent = pending.finish(id, with: .failure(PaddingtonError(.cancelled,

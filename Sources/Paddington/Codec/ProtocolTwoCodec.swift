@@ -46,7 +46,7 @@ final class ProtocolTwoCodec: LinkCodec, @unchecked Sendable {
     /// agent frames when it is sealed (never on the wire: the frame is CONTROL).
     static let startAgentFramesKind: UInt8 = 0x7F
     /// The bytes an agent message frame adds to a payload.
-    static let agentMessageOverhead = AgentFrame.Limits.fixedBytes + 2
+    static var agentMessageOverhead: Int { messageHeader.count }
     /// Noise's handshake hash: equal on both sides, usable as a channel binding.
     let handshakeHash: [UInt8]
 
