@@ -12,7 +12,7 @@ enum PlainWebSocket {
     typealias Connection = NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
 
     enum ServerUpgrade: Sendable {
-        case websocket(Connection)
+        case websocket(ChannelClaim<WebSocketFrame, WebSocketFrame>)
         case refused
     }
 
@@ -44,7 +44,7 @@ enum PlainWebSocket {
                                     try channel.pipeline.syncOperations.addHandler(
                                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096,
                                                                     maxAccumulatedFrameSize: PlainWebSocket.maxFrameSize))
-                                    return .websocket(try Connection(wrappingChannelSynchronously: channel))
+                                    return .websocket(ChannelClaim(try Connection(wrappingChannelSynchronously: channel)))
                                 }
                             })
                         return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
@@ -60,7 +60,7 @@ enum PlainWebSocket {
                     try await channel.executeThenClose { inbound in
                         for try await upgrade in inbound {
                             group.addTask {
-                                guard case .websocket(let connection) = try? await upgrade.get() else { return }
+                                guard case .websocket(let claim) = try? await upgrade.get(), let connection = claim.take() else { return }
                                 try? await connection.executeThenClose { inbound, outbound in
                                     for try await frame in inbound {
                                         handOffFromEventLoop()

@@ -73,7 +73,7 @@ public actor ControlServer: Service {
     ///   when binding fails.
     public func run() async throws {
         let path = configuration.path
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let server: NIOAsyncChannel<ChannelClaim<ByteBuffer, ByteBuffer>, Never>
         let published: ControlSocketFile.Identity?
         do {
             try ControlPath.prepareDirectory(of: path)
@@ -86,7 +86,7 @@ public actor ControlServer: Service {
                     .serverChannelOption(.backlog, value: 32)
                     .bind(unixDomainSocketPath: bindPath) { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                            ChannelClaim(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel))
                         }
                     }
             } catch {
@@ -118,7 +118,8 @@ public actor ControlServer: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { connections in
                     let serving = NIOLockedValueBox(0)
-                    for try await connection in connections {
+                    for try await claim in connections {
+                        guard let connection = claim.take() else { continue }
                         // At most maxConnections at once; one more is closed at once.
                         let admitted = serving.withLockedValue { count -> Bool in
                             guard count < configuration.maxConnections else { return false }
@@ -126,7 +127,7 @@ public actor ControlServer: Service {
                             return true
                         }
                         guard admitted else {
-                            try? await connection.channel.close()
+                            try? await connection.executeThenClose { _, _ in }
                             logger.debug("control connection refused: too many at once")
                             continue
                         }

@@ -50,7 +50,7 @@ final class FakeProtocolOneServer: Sendable {
         await server.stop(closing: state.withLockedValue { $0.channels })
     }
 
-    private typealias Upgraded = (NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, ConnectionSalts)?
+    private typealias Upgraded = (ChannelClaim<WebSocketFrame, WebSocketFrame>, ConnectionSalts)?
 
     private static func configure(_ channel: any Channel) throws -> EventLoopFuture<Upgraded> {
         let upgrader = NIOTypedWebSocketServerUpgrader<Upgraded>(
@@ -60,7 +60,7 @@ final class FakeProtocolOneServer: Sendable {
                     let salts = try ConnectionSalts.parseHeaders(
                         innerHeader: head.headers.first(name: ConnectionSalts.innerHeaderName),
                         outerHeader: head.headers.first(name: ConnectionSalts.outerHeaderName))
-                    return (try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel), salts)
+                    return (ChannelClaim(try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)), salts)
                 }
             })
         let configuration = NIOTypedHTTPServerUpgradeConfiguration<Upgraded>(
@@ -76,7 +76,7 @@ final class FakeProtocolOneServer: Sendable {
     private static func serve(
         _ upgrade: EventLoopFuture<Upgraded>, keys: EnvelopeKeys, marker: String, state: NIOLockedValueBox<State>
     ) async {
-        guard let (ws, masked) = try? await upgrade.get() else { return }
+        guard let (claim, masked) = try? await upgrade.get(), let ws = claim.take() else { return }
         state.withLockedValue { $0.channels.append(ws.channel) }
         let salts = ConnectionSalts.unmask(masked, keys: keys)
         try? await ws.executeThenClose { inbound, outbound in

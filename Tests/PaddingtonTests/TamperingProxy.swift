@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Paddington
 
 /// A man in the middle on 127.0.0.1: a TCP proxy to a target port that can edit the header fields of
 /// the first HTTP head in each direction (the WebSocket upgrade request and its response) and forwards
@@ -39,8 +40,11 @@ final class TamperingProxy: Sendable {
     static func start(to targetPort: Int, request: @escaping HeadEdit = { $0 }, response: @escaping HeadEdit = { $0 }) async throws -> TamperingProxy {
         let state = NIOLockedValueBox(State())
         let server = try await LoopbackServer.start(
-            configure: { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: $0) },
-            serve: { await relay($0, to: targetPort, state: state, request: request, response: response) })
+            configure: { ChannelClaim(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: $0)) },
+            serve: { claim in
+                guard let client = claim.take() else { return }
+                await relay(client, to: targetPort, state: state, request: request, response: response)
+            })
         return TamperingProxy(server: server, state: state)
     }
 
@@ -106,7 +110,7 @@ final class TamperingProxy: Sendable {
                     }
                 }
         } catch {
-            try? await client.channel.close()
+            try? await client.executeThenClose { _, _ in }
             return
         }
         state.withLockedValue { $0.channels.append(upstream.channel) }

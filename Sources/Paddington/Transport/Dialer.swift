@@ -75,7 +75,7 @@ struct Dialer {
             do {
                 negotiation = try NegotiatedProtocol.client(offered: offer, selectionValues: selection, policy: policy, server: "\(peer)")
             } catch {
-                try? await ws.channel.close()
+                try? await ws.executeThenClose { _, _ in }
                 throw error
             }
             if negotiation.version == 2 {

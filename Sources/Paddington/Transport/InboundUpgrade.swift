@@ -4,7 +4,8 @@ import NIOWebSocket
 
 /// What the listener's pipeline produces for each accepted connection.
 enum InboundUpgrade: Sendable {
-    case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, InboundConnection)
+    /// The upgraded connection, claimed by the task that serves it (closed if nobody does).
+    case websocket(ChannelClaim<WebSocketFrame, WebSocketFrame>, InboundConnection)
     case refused(address: String, error: PaddingtonError)
 }
 

@@ -173,10 +173,11 @@ final class Listener: Sendable {
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     channel.pipeline.syncOperations.removeHandler(observer, promise: nil)
-                    let ws = try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize, controller: controller)
                     guard case .success(let negotiated)? = negotiation.withLockedValue({ $0 }) else {
                         throw PaddingtonError(.protocolViolation, "upgraded without a protocol decision")
                     }
+                    let ws = ChannelClaim(
+                        try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize, controller: controller))
                     let connection = InboundConnection(
                         address: ipText, ip: address, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
                         negotiation: negotiated, controller: controller, admission: admission)
@@ -250,7 +251,8 @@ final class Listener: Sendable {
             // A stranger's failure: debug, not a warning (it is counted in the statistics and reported as an event).
             logger.debug("refused connection", metadata: ["peer.address": "\(address)", "reason": "\(error.code)", "error": "\(error.message)"])
             core.emit(.handshakeFailed(address: address, peer: nil, error: error))
-        case .websocket(let ws, let connection):
+        case .websocket(let claim, let connection):
+            guard let ws = claim.take() else { return }
             await serve(ws, connection: connection, session: session)
         }
     }
