@@ -118,8 +118,16 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// The Rust crate's health-check port (`heathcheck_port` in the file, typo included). Kept for
     /// round trips; no health server is run yet.
     public var healthcheckPort: Int?
-    /// The Rust crate's `proxy_header`. Kept for round trips; not honoured (see docs/security.md).
+    /// The Rust crate's `proxy_header`: the name of an HTTP header of the upgrade request whose value, a
+    /// bare IP address, replaces the connection's address for the IP check. Honoured only on connections
+    /// from ``trustedProxies``; the header from anyone else is ignored and counted
+    /// (``MeshStatistics/proxyHeadersIgnored``).
     public var proxyHeader: String?
+    /// The addresses (or ranges) of the reverse proxies whose ``proxyHeader`` is believed
+    /// (`trusted_proxies = ["10.0.0.5", "10.1.0.0/16"]`; a key of ours, which the Rust crate ignores).
+    /// Empty (the default): the header is believed from no one. A trusted proxy is exempt from
+    /// ``MeshConfiguration/maxConnectionsPerAddress``, since all its clients share its address.
+    public var trustedProxies: [IPAllowance] = []
     /// Servers this service dials.
     public var servers: [ServerEntry]
     /// Clients that may dial in.
@@ -367,6 +375,16 @@ public struct ServiceConfiguration: Sendable, Equatable {
         var config = try ServiceConfiguration(name: name, url: url.description, ip: ip.description, port: port)
         config.healthcheckPort = try reader.optionalInteger(root, "heathcheck_port", path: "heathcheck_port", range: 0...65535)
         config.proxyHeader = try reader.optionalString(root, "proxy_header", path: "proxy_header")
+        if let header = config.proxyHeader, !Self.isHeaderName(header) {
+            throw reader.fail("proxy_header", "is not an HTTP header name: '\(header)'")
+        }
+        config.trustedProxies = try reader.strings(root, "trusted_proxies", path: "trusted_proxies").enumerated().map { index, text in
+            do {
+                return try IPAllowance(parsing: text)
+            } catch let error as PaddingtonError {
+                throw reader.fail("trusted_proxies[\(index)]", error.message)
+            }
+        }
         config.protocolPolicy = try protocolPolicy(root, reader: reader, path: "protocol") ?? .auto
 
         for (index, entry) in try reader.tables(root, "servers", path: "servers").enumerated() {
@@ -413,6 +431,16 @@ public struct ServiceConfiguration: Sendable, Equatable {
         return config
     }
 
+    /// Whether `text` is an HTTP header name (an RFC 9110 token).
+    static func isHeaderName(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 256 && text.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            }
+        }
+    }
+
     private static func protocolPolicy(_ table: TOML.Table, reader: TOMLReader, path: String) throws -> ProtocolPolicy? {
         guard let text = try reader.optionalString(table, "protocol", path: path) else { return nil }
         guard let policy = ProtocolPolicy(text) else {
@@ -457,6 +485,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         root["port"] = .integer(port)
         if let healthcheckPort { root["heathcheck_port"] = .integer(healthcheckPort) }
         if let proxyHeader { root["proxy_header"] = .string(proxyHeader) }
+        if !trustedProxies.isEmpty { root["trusted_proxies"] = .array(trustedProxies.map { .string($0.description) }) }
         if protocolPolicy != .auto { root["protocol"] = .string(protocolPolicy.description) }
         root["servers"] = .array(servers.map { server in
             var table = TOML.Table()

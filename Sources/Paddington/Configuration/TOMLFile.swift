@@ -53,6 +53,16 @@ struct TOMLReader {
         return try integer(table, key, path: path, range: range)
     }
 
+    /// An optional array of strings (empty when the key is absent).
+    func strings(_ table: TOML.Table, _ key: String, path: String) throws -> [String] {
+        guard let value = table[key] else { return [] }
+        guard case .array(let items) = value else { throw fail(path, "must be an array of strings, not \(value.typeName)") }
+        return try items.enumerated().map { index, item in
+            guard case .string(let text) = item else { throw fail("\(path)[\(index)]", "must be a string, not \(item.typeName)") }
+            return text
+        }
+    }
+
     func table(_ table: TOML.Table, _ key: String, path: String) throws -> TOML.Table {
         let value = try value(table, key, path: path)
         guard case .table(let inner) = value else { throw fail(path, "must be a table, not \(value.typeName)") }

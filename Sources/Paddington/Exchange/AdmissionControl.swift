@@ -19,14 +19,14 @@ final class AdmissionControl: Sendable {
     }
 
     /// Counts a new inbound connection, or says why it is refused.
-    func admit(_ address: IPAddress) -> Result<Admission, PaddingtonError> {
+    func admit(_ address: IPAddress, perAddressLimit: Bool = true) -> Result<Admission, PaddingtonError> {
         let refusal = state.withLockedValue { state -> PaddingtonError? in
             if state.closed { return PaddingtonError(.shutdown, "the mesh is shutting down") }
             guard state.pendingHandshakes < maxPending else {
                 return PaddingtonError(.tooManyConnections, "\(state.pendingHandshakes) connections are already in handshake (limit \(maxPending))")
             }
             let current = state.perAddress[address, default: 0]
-            guard current < maxPerAddress else {
+            guard current < maxPerAddress || !perAddressLimit else {
                 return PaddingtonError(.tooManyConnections, "\(address) already has \(current) connections (limit \(maxPerAddress))")
             }
             state.pendingHandshakes += 1

@@ -27,6 +27,9 @@ public struct MeshStatistics: Sendable, Equatable {
     public var malformedAgentFrames = 0
     /// Replies and errors for no request in flight (late after a deadline, or a peer's mistake): dropped.
     public var strayReplies = 0
+    /// Upgrade requests that carried the configured `proxy_header` from an address that is not a trusted
+    /// proxy: the header was ignored (the connection's own address was checked).
+    public var proxyHeadersIgnored = 0
 
     /// All counters at zero.
     public init() {}
@@ -86,6 +89,11 @@ final class StatisticsRecorder: Sendable {
 
     func strayReply() {
         state.withLockedValue { $0.strayReplies += 1 }
+    }
+
+    func proxyHeaderIgnored() {
+        state.withLockedValue { $0.proxyHeadersIgnored += 1 }
+        Counter(label: "paddington_proxy_headers_ignored_total", dimensions: [("service", service)]).increment()
     }
 
     func messageUnhandled() {

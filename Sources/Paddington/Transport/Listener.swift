@@ -132,8 +132,9 @@ final class Listener: Sendable {
             return channel.eventLoop.makeSucceededFuture(
                 .refused(address: addressText, error: PaddingtonError(.transport, "no peer address")))
         }
+        let proxies = ProxyHeaderRule(header: core.configuration.proxyHeader, trustedProxies: core.configuration.trustedProxies)
         let admission: Admission
-        switch core.admission.admit(address) {
+        switch core.admission.admit(address, perAddressLimit: !proxies.trusts(address)) {
         case .failure(let refusal):
             channel.close(promise: nil)
             return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: refusal))
@@ -144,7 +145,16 @@ final class Listener: Sendable {
         let controller = LinkController(channel: channel, configuration: core.linkConfiguration)
         controller.armStep()
         try options.channelInitializer?(channel, .server)
-        let allowed = core.configuration.clients.contains { $0.allowance.allows(address) }
+        let clients = core.configuration.clients
+        // Why the upgrade was refused before the protocol decision: an address no client may use, or a
+        // proxy header that is not an address.
+        let refusal = NIOLockedValueBox<PaddingtonError?>(nil)
+        // Where the connection comes from (a trusted proxy's header may say), once the request arrived.
+        let source = NIOLockedValueBox(ProxyHeaderRule.Source(ip: address, proxy: nil, ignoredHeader: false))
+        if !proxies.trusts(address), !clients.contains(where: { $0.allowance.allows(address) }) {
+            refusal.withLockedValue { $0 = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(ipText)") }
+        }
+        let statistics = core.statistics
 
         @Sendable func salts(_ head: HTTPRequestHead) -> ConnectionSalts? {
             let inner = head.headers.first(name: ConnectionSalts.innerHeaderName)
@@ -161,7 +171,21 @@ final class Listener: Sendable {
             maxFrameSize: options.maxFrameSize,
             enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
-                guard allowed, salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                let from: ProxyHeaderRule.Source
+                do {
+                    from = try proxies.source(of: head.headers, connectedFrom: address)
+                } catch {
+                    refusal.withLockedValue { $0 = error as? PaddingtonError }
+                    return channel.eventLoop.makeSucceededFuture(nil)
+                }
+                if from.ignoredHeader { statistics.proxyHeaderIgnored() }
+                guard refusal.withLockedValue({ $0 }) == nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                guard clients.contains(where: { $0.allowance.allows(from.ip) }) else {
+                    refusal.withLockedValue { $0 = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(from.description)") }
+                    return channel.eventLoop.makeSucceededFuture(nil)
+                }
+                source.withLockedValue { $0 = from }
+                guard salts(head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                 let decision = NegotiatedProtocol.server(
                     headerValues: head.headers[ProtocolOffer.headerName].map(ProtocolOffer.fieldValue), policy: policy)
                 negotiation.withLockedValue { $0 = decision }
@@ -178,8 +202,9 @@ final class Listener: Sendable {
                     }
                     let ws = ChannelClaim(
                         try WebSocketPipeline.configure(channel, isClient: false, maxFrameSize: options.maxFrameSize, controller: controller))
+                    let from = source.withLockedValue { $0 }
                     let connection = InboundConnection(
-                        address: ipText, ip: address, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
+                        address: from.description, ip: from.ip, maskedSalts: salts(head) ?? ConnectionSalts(inner: [], outer: []),
                         negotiation: negotiated, controller: controller, admission: admission)
                     return .websocket(ws, connection)
                 }
@@ -191,9 +216,9 @@ final class Listener: Sendable {
                 let error: PaddingtonError
                 let status: HTTPResponseStatus
                 var headers = HTTPHeaders()
-                if !allowed {
-                    error = PaddingtonError(.ipNotAllowed, "no client is allowed to connect from \(ipText)")
-                    status = .forbidden
+                if let refused = refusal.withLockedValue({ $0 }) {
+                    error = refused
+                    status = refused.code == .ipNotAllowed ? .forbidden : .badRequest
                 } else if case .failure(let refusal)? = negotiation.withLockedValue({ $0 }) {
                     error = refusal.error
                     switch refusal {
@@ -214,7 +239,7 @@ final class Listener: Sendable {
                 let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
                 channel.write(HTTPServerResponsePart.head(head), promise: nil)
                 channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
-                return channel.eventLoop.makeSucceededFuture(.refused(address: ipText, error: error))
+                return channel.eventLoop.makeSucceededFuture(.refused(address: source.withLockedValue { $0.description }, error: error))
             })
         let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
             configuration: .init(upgradeConfiguration: configuration))
