@@ -67,6 +67,13 @@ public struct MeshConfiguration: Sendable {
     /// Request handlers that may run at once for one peer; a request beyond that is answered with
     /// `PaddingtonError.Code.overloaded` at once.
     public var maxRequestHandlersPerPeer: Int
+    /// Called when the mesh changes its own configuration: an invitation was used (it no longer
+    /// expires), a client's previous keys were retired after a rotation, or a single-use invitation's
+    /// keys were replaced over its first link. Apply the change to the file on disk to keep it across
+    /// restarts (``ConfigurationChange/apply(to:)``); `paddington run` does. Called off the event
+    /// loops, one change at a time per link; nil (the default) keeps such changes in memory only, and
+    /// a mesh without it does not replace single-use keys (only expiry applies).
+    public var configurationChanged: (@Sendable (ConfigurationChange) async -> Void)?
     /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
     /// handler will go. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?

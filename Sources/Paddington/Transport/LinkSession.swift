@@ -120,7 +120,7 @@ struct LinkSession {
             let message: Message
             switch inbound {
             case .message(let payload):
-                message = Message(sender: link.id.name, recipient: core.configuration.name, zone: link.id.zone, content: payload)
+                message = Message(sender: link.id.name, recipient: core.name, zone: link.id.zone, content: payload)
             case .agent(let payload):
                 guard let received = core.agents.receive(payload, on: link, running: running, mesh: mesh, logger: logger) else { continue }
                 message = received
