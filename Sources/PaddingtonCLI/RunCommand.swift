@@ -5,6 +5,7 @@ import Logging
 import Paddington
 import PaddingtonControl
 import ServiceLifecycle
+import UnixSignals
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +15,13 @@ struct Run: AsyncParsableCommand {
             stdin, `PEER[@ZONE] PAYLOAD`, is sent to that peer (zone `default` when omitted); a failed send \
             prints an error line. SIGINT or SIGTERM shut down gracefully.
 
-            It also opens a control socket (mode 0600) for `paddington status`, `ping`, `call` and `send`:             by default $XDG_RUNTIME_DIR/paddington/NAME.sock, or /tmp/paddington-UID/NAME.sock without             XDG_RUNTIME_DIR, where NAME is the service's name.
+            It also opens a control socket (mode 0600) for `paddington status`, `ping`, `call`, `send` and \
+            `reload`: by default $XDG_RUNTIME_DIR/paddington/NAME.sock, or /tmp/paddington-UID/NAME.sock \
+            without XDG_RUNTIME_DIR, where NAME is the service's name.
+
+            SIGHUP (or `paddington reload`) re-reads the configuration file without a restart. Changes the \
+            service makes to its own configuration (an invitation used, a rotation's previous keys \
+            retired, single-use keys replaced) are written back to the file.
             """)
 
     @OptionGroup var file: ConfigOption
@@ -58,13 +65,45 @@ struct Run: AsyncParsableCommand {
         var config = try await reporting { try file.load() }
         if let protocolPolicy { config.protocolPolicy = protocolPolicy }
         let logger = log.makeLogger(config.name)
+        let configurationFile = ConfigurationFile(path: file.config)
+        var options = self.options
+        // Changes the mesh makes to its own configuration (an invitation used, a rotation's previous
+        // keys retired, single-use keys replaced) are written back to the file.
+        options.configurationChanged = { change in
+            do {
+                try await configurationFile.save(change)
+                say(JSONLine.configurationChanged(change))
+            } catch {
+                say(JSONLine.error("could not save \(change) to \(configurationFile.path): \(error)"))
+            }
+        }
         let mesh = Mesh(configuration: config, options: options, logger: logger)
+        let protocolOverride = protocolPolicy
+        // SIGHUP and `paddington reload` re-read the file; an invalid file changes nothing.
+        let reload: ControlServer.Reload = { now in
+            do {
+                let summary = try await configurationFile.reload(into: mesh, reconnectNow: now, protocolPolicy: protocolOverride)
+                say(JSONLine.reloaded(summary))
+                return summary
+            } catch {
+                say(JSONLine.error("reload refused, the running configuration is kept: \((error as? PaddingtonError)?.message ?? "\(error)")"))
+                throw error
+            }
+        }
+        // Trapped before anything is printed, so that a SIGHUP after the first line never kills the process.
+        let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = Task {
+            for await _ in hangupSignals {
+                _ = try? await reload(false)
+            }
+        }
+        defer { hangups.cancel() }
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: mesh)]
         var controlServer: ControlServer?
         if !noControl {
             let path = control ?? ControlPath.default(for: config.name)
-            let server = ControlServer(mesh: mesh, configuration: .init(path: path), logger: logger)
+            let server = ControlServer(mesh: mesh, configuration: .init(path: path), reload: reload, logger: logger)
             controlServer = server
             services.append(.init(service: server))
         }
