@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 
 /// Run-time settings of a ``Mesh``: timeouts, limits, liveness and reconnection. Every field has a
@@ -67,6 +68,11 @@ public struct MeshConfiguration: Sendable {
     /// Request handlers that may run at once for one peer; a request beyond that is answered with
     /// `PaddingtonError.Code.overloaded` at once.
     public var maxRequestHandlersPerPeer: Int
+    /// Where the mesh's metrics go (`docs/operations-metrics.md` lists them): nil, the default, uses the
+    /// backend bootstrapped in swift-metrics' `MetricsSystem` (a no-op until one is). Give each mesh its
+    /// own factory (a Prometheus registry per mesh, say) to keep meshes in one process apart without
+    /// bootstrapping the process-wide system.
+    public var metricsFactory: (any MetricsFactory)?
     /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
     /// handler will go. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
@@ -93,8 +99,10 @@ public struct MeshConfiguration: Sendable {
         sourceAddress: String? = nil,
         rekey: RekeyThresholds = RekeyThresholds(),
         maxRequestsInFlightPerPeer: Int = 256,
-        maxRequestHandlersPerPeer: Int = 256
+        maxRequestHandlersPerPeer: Int = 256,
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
+        self.metricsFactory = metricsFactory
         self.rekey = rekey
         self.maxRequestsInFlightPerPeer = maxRequestsInFlightPerPeer
         self.maxRequestHandlersPerPeer = maxRequestHandlersPerPeer
