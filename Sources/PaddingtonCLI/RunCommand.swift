@@ -1,9 +1,12 @@
 import ArgumentParser
+import CoreMetrics
 import EchoCore
 import Foundation
 import Logging
 import Paddington
 import PaddingtonControl
+import PaddingtonHealth
+import Prometheus
 import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
@@ -15,6 +18,10 @@ struct Run: AsyncParsableCommand {
             prints an error line. SIGINT or SIGTERM shut down gracefully.
 
             It also opens a control socket (mode 0600) for `paddington status`, `ping`, `call` and `send`:             by default $XDG_RUNTIME_DIR/paddington/NAME.sock, or /tmp/paddington-UID/NAME.sock without             XDG_RUNTIME_DIR, where NAME is the service's name.
+
+            When the configuration sets `heathcheck_port`, it serves `GET /health` (as the Rust crate) and \
+            `GET /metrics` (Prometheus) on the service's `ip` and that port, and prints a `health` line \
+            with the bound port.
             """)
 
     @OptionGroup var file: ConfigOption
@@ -58,9 +65,20 @@ struct Run: AsyncParsableCommand {
         var config = try await reporting { try file.load() }
         if let protocolPolicy { config.protocolPolicy = protocolPolicy }
         let logger = log.makeLogger(config.name)
-        let mesh = Mesh(configuration: config, options: options, logger: logger)
+        // Metrics go to Prometheus, for the whole process, only when the health endpoint is on.
+        let registry: PrometheusCollectorRegistry? = config.healthcheckPort == nil ? nil : PrometheusCollectorRegistry()
+        if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        let mesh = Mesh(
+            configuration: config, options: options,
+            requestMiddleware: registry == nil ? [] : [RequestMetrics(service: config.name)], logger: logger)
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: mesh)]
+        var healthServer: HealthServer?
+        if let registry {
+            let server = HealthServer(mesh: mesh, registry: registry, logger: logger)
+            healthServer = server
+            services.append(.init(service: server))
+        }
         var controlServer: ControlServer?
         if !noControl {
             let path = control ?? ControlPath.default(for: config.name)
@@ -84,12 +102,24 @@ struct Run: AsyncParsableCommand {
             if exitOnEOF { await group.triggerGracefulShutdown() }
         }
         if let controlServer {
+            let path = control ?? ControlPath.default(for: config.name)
             Task {
                 do {
                     try await controlServer.waitUntilListening()
-                    say(JSONLine.control(path: control ?? ControlPath.default(for: config.name)))
+                    say(JSONLine.control(path: path))
                 } catch {
                     say(JSONLine.error("no control socket: \(error)"))
+                }
+            }
+        }
+        if let healthServer {
+            let host = config.ip.description
+            Task {
+                do {
+                    let port = try await healthServer.port()
+                    say(JSONLine.health(host: host, port: port))
+                } catch {
+                    say(JSONLine.error("no health server: \(error)"))
                 }
             }
         }
