@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PaddingtonCrypto", targets: ["PaddingtonCrypto"]),
         .library(name: "PaddingtonControl", targets: ["PaddingtonControl"]),
         .library(name: "PaddingtonActors", targets: ["PaddingtonActors"]),
+        .library(name: "PaddingtonHealth", targets: ["PaddingtonHealth"]),
         .executable(name: "paddington", targets: ["PaddingtonCLI"]),
         .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
         .executable(name: "paddington-workers", targets: ["PaddingtonWorkers"]),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // libsodium from the system (Debian: libsodium-dev).
@@ -82,11 +84,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The health and metrics endpoint (`heathcheck_port`): `GET /health` as the Rust crate serves it,
+        // `GET /metrics` from a Prometheus registry. Kept apart so the core does not depend on Prometheus.
+        .target(
+            name: "PaddingtonHealth",
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PaddingtonCLI",
             dependencies: [
                 "Paddington",
                 "PaddingtonControl",
+                "PaddingtonHealth",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "PaddingtonCrypto",
                 "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -147,6 +168,7 @@ let package = Package(
                 "PaddingtonCrypto",
                 "PaddingtonTestSupport",
                 "CSodium",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -177,7 +199,9 @@ let package = Package(
                 "PaddingtonActors",
                 "PaddingtonControl",
                 "PaddingtonCrypto",
+                "PaddingtonHealth",
                 "PaddingtonTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

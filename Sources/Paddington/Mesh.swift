@@ -162,6 +162,7 @@ public actor Mesh: Service {
         }
         try await link.send(message.content)
         link.messagesOut.add(1, ordering: .relaxed)
+        link.metrics.messagesOut.increment()
         core.statistics.messageSent()
     }
 
@@ -180,6 +181,10 @@ public actor Mesh: Service {
 
     /// Counters of refusals, disconnections and messages since the mesh was created.
     public nonisolated var statistics: MeshStatistics { core.statistics.snapshot }
+
+    /// Message handler invocations running now (at most ``MeshConfiguration/maxConcurrentHandlers``): the
+    /// `workers` of the Rust crate's health check.
+    public nonisolated var runningHandlers: Int { core.pipeline.handlerSlots.inUse }
 
     /// The peers with an established link now.
     public nonisolated var connectedPeers: [PeerInfo] { core.registry.connectedPeers }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 
 /// Run-time settings of a ``Mesh``: timeouts, limits, liveness and reconnection. Every field has a
@@ -74,6 +75,11 @@ public struct MeshConfiguration: Sendable {
     /// loops, one change at a time per link; nil (the default) keeps such changes in memory only, and
     /// a mesh without it does not replace single-use keys (only expiry applies).
     public var configurationChanged: (@Sendable (ConfigurationChange) async -> Void)?
+    /// Where the mesh's metrics go (`docs/operations-metrics.md` lists them): nil, the default, uses the
+    /// backend bootstrapped in swift-metrics' `MetricsSystem` (a no-op until one is). Give each mesh its
+    /// own factory (a Prometheus registry per mesh, say) to keep meshes in one process apart without
+    /// bootstrapping the process-wide system.
+    public var metricsFactory: (any MetricsFactory)?
     /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
     /// handler will go. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
@@ -100,8 +106,10 @@ public struct MeshConfiguration: Sendable {
         sourceAddress: String? = nil,
         rekey: RekeyThresholds = RekeyThresholds(),
         maxRequestsInFlightPerPeer: Int = 256,
-        maxRequestHandlersPerPeer: Int = 256
+        maxRequestHandlersPerPeer: Int = 256,
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
+        self.metricsFactory = metricsFactory
         self.rekey = rekey
         self.maxRequestsInFlightPerPeer = maxRequestsInFlightPerPeer
         self.maxRequestHandlersPerPeer = maxRequestHandlersPerPeer

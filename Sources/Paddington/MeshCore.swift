@@ -1,4 +1,5 @@
 import Foundation
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import PaddingtonCrypto
@@ -30,6 +31,8 @@ final class MeshCore: Sendable {
     let outboundInterceptors: [any OutboundInterceptor]
     let events: EventHub
     let statistics: StatisticsRecorder
+    /// The swift-metrics instruments (``MeshConfiguration/metricsFactory``).
+    let metrics: MeshMetrics
     /// Request/reply: routes, requests in flight.
     let agents: AgentLayer
     /// When the mesh was made (the uptime of `paddington.info`).
@@ -53,7 +56,8 @@ final class MeshCore: Sendable {
         self.eventLoopGroup = eventLoopGroup
         registry = LinkRegistry()
         admission = AdmissionControl(maxPending: options.maxPendingHandshakes, maxPerAddress: options.maxConnectionsPerAddress)
-        statistics = StatisticsRecorder(service: configuration.name)
+        metrics = MeshMetrics(service: configuration.name, factory: options.metricsFactory ?? MetricsSystem.factory)
+        statistics = StatisticsRecorder(metrics: metrics)
         pipeline = InboundPipeline(
             interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
         self.outboundInterceptors = outboundInterceptors

@@ -84,6 +84,14 @@ struct JSONLine {
         return line.text
     }
 
+    static func health(host: String, port: Int) -> String {
+        var line = JSONLine()
+        line.add("event", "health")
+        line.add("host", host)
+        line.add("port", port)
+        return line.text
+    }
+
     static func error(_ text: String, input: String? = nil) -> String {
         var line = JSONLine()
         line.add("event", "error")

@@ -1,9 +1,12 @@
 import ArgumentParser
+import CoreMetrics
 import EchoCore
 import Foundation
 import Logging
 import Paddington
 import PaddingtonControl
+import PaddingtonHealth
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -22,6 +25,10 @@ struct Run: AsyncParsableCommand {
             SIGHUP (or `paddington reload`) re-reads the configuration file without a restart. Changes the \
             service makes to its own configuration (an invitation used, a rotation's previous keys \
             retired, single-use keys replaced) are written back to the file.
+
+            When the configuration sets `heathcheck_port`, it serves `GET /health` (as the Rust crate) and \
+            `GET /metrics` (Prometheus) on the service's `ip` and that port, and prints a `health` line \
+            with the bound port.
             """)
 
     @OptionGroup var file: ConfigOption
@@ -77,7 +84,12 @@ struct Run: AsyncParsableCommand {
                 say(JSONLine.error("could not save \(change) to \(configurationFile.path): \(error)"))
             }
         }
-        let mesh = Mesh(configuration: config, options: options, logger: logger)
+        // Metrics go to Prometheus, for the whole process, only when the health endpoint is on.
+        let registry: PrometheusCollectorRegistry? = config.healthcheckPort == nil ? nil : PrometheusCollectorRegistry()
+        if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        let mesh = Mesh(
+            configuration: config, options: options,
+            requestMiddleware: registry == nil ? [] : [RequestMetrics(service: config.name)], logger: logger)
         let protocolOverride = protocolPolicy
         // SIGHUP and `paddington reload` re-read the file; an invalid file changes nothing.
         let reload: ControlServer.Reload = { now in
@@ -100,6 +112,12 @@ struct Run: AsyncParsableCommand {
         defer { hangups.cancel() }
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: mesh)]
+        var healthServer: HealthServer?
+        if let registry {
+            let server = HealthServer(mesh: mesh, registry: registry, logger: logger)
+            healthServer = server
+            services.append(.init(service: server))
+        }
         var controlServer: ControlServer?
         if !noControl {
             let path = control ?? ControlPath.default(for: config.name)
@@ -123,12 +141,24 @@ struct Run: AsyncParsableCommand {
             if exitOnEOF { await group.triggerGracefulShutdown() }
         }
         if let controlServer {
+            let path = control ?? ControlPath.default(for: config.name)
             Task {
                 do {
                     try await controlServer.waitUntilListening()
-                    say(JSONLine.control(path: control ?? ControlPath.default(for: config.name)))
+                    say(JSONLine.control(path: path))
                 } catch {
                     say(JSONLine.error("no control socket: \(error)"))
+                }
+            }
+        }
+        if let healthServer {
+            let host = config.ip.description
+            Task {
+                do {
+                    let port = try await healthServer.port()
+                    say(JSONLine.health(host: host, port: port))
+                } catch {
+                    say(JSONLine.error("no health server: \(error)"))
                 }
             }
         }

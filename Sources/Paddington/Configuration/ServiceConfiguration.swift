@@ -131,8 +131,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var ip: IPAddress
     /// The port the listener binds (0 picks a free port when the mesh starts).
     public var port: Int
-    /// The Rust crate's health-check port (`heathcheck_port` in the file, typo included). Kept for
-    /// round trips; no health server is run yet.
+    /// The Rust crate's health-check port (`heathcheck_port` in the file, typo included): where
+    /// `PaddingtonHealth`'s `HealthServer` serves `GET /health` and `GET /metrics`, on ``ip`` (as the Rust
+    /// crate binds it). `paddington run` starts it when this is set; 0 picks a free port.
     public var healthcheckPort: Int?
     /// The Rust crate's `proxy_header`: the name of an HTTP header of the upgrade request whose value, a
     /// bare IP address, replaces the connection's address for the IP check. Honoured only on connections

@@ -104,6 +104,7 @@ struct Dialer {
             logger.notice("handshake failed", metadata: [
                 "peer": "\(peer)", "peer.address": "\(address)", "reason": "\(failure.code)", "error": "\(failure.message)",
             ])
+            core.metrics.handshakeFailed(direction: "out", error: failure)
             core.emit(.handshakeFailed(address: address, peer: peer, error: failure))
         }
         return established
@@ -125,7 +126,7 @@ struct Dialer {
             var identified: PeerID?
             let handshake = try await driver.establish(
                 makeMachine, start: { $0.upgraded() }, role: &role, frames: &frames, identified: &identified)
-            let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize)
+            let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
             try await session.run(link, claim: nil, frames: &frames) {
                 registered = true
                 // The Rust client sends one KEEPALIVE right after the handshake; so do we (protocol 2

@@ -276,6 +276,7 @@ final class Listener: Sendable {
         case .refused(let address, let error):
             // A stranger's failure: debug, not a warning (it is counted in the statistics and reported as an event).
             logger.debug("refused connection", metadata: ["peer.address": "\(address)", "reason": "\(error.code)", "error": "\(error.message)"])
+            core.metrics.handshakeFailed(direction: "in", error: error)
             core.emit(.handshakeFailed(address: address, peer: nil, error: error))
         case .websocket(let claim, let connection):
             guard let ws = claim.take() else { return }
@@ -325,7 +326,7 @@ final class Listener: Sendable {
                 // The machine lives for the handshake only, in establish's frame.
                 let established = try await driver.establish(makeMachine, role: &role, frames: &frames, identified: &identified)
                 connection.admission.handshakeDone()
-                let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize)
+                let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
                 core.registry.authenticated(link.id, from: connection.ip)
                 if let keys = established.clientKeys { core.keysUsed(by: link.id, keys: keys) }
                 try await session.run(link, claim: role.claim, frames: &frames) { role.registered() }
@@ -339,6 +340,7 @@ final class Listener: Sendable {
                 "peer.address": "\(connection.address)", "peer": "\(peer?.description ?? "unknown")",
                 "reason": "\(failure.code)", "error": "\(failure.message)",
             ])
+            core.metrics.handshakeFailed(direction: "in", error: failure)
             core.emit(.handshakeFailed(address: connection.address, peer: peer, error: failure))
         }
     }
