@@ -65,8 +65,11 @@ extension Doctor {
         let upgrade = await upgradeCheck(server, label: label, address: address, offer: offer)
         checks.append(upgrade)
         guard upgrade.status == .pass else { return checks }
-        // Handshake.
-        checks += await handshakeChecks(server, service: service, label: label)
+        // Handshake, with the address that answered above: every step tests the same address, and the
+        // name is not resolved twice (the upgrade probe above sent the name in its Host header).
+        var dialled = server
+        dialled.url.host = address
+        checks += await handshakeChecks(dialled, service: service, label: label)
         return checks
     }
 
