@@ -100,15 +100,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `paddington doctor`'s checks, as structured results the command prints.
+        .target(
+            name: "PaddingtonDoctor",
+            dependencies: [
+                "Paddington",
+                "PaddingtonControl",
+                "PaddingtonCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PaddingtonCLI",
             dependencies: [
                 "Paddington",
                 "PaddingtonControl",
                 "PaddingtonHealth",
+                "PaddingtonDoctor",
+                "PaddingtonCrypto",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                "PaddingtonCrypto",
                 "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -213,6 +227,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaddingtonDoctorTests",
+            dependencies: [
+                "Paddington",
+                "PaddingtonControl",
+                "PaddingtonCrypto",
+                "PaddingtonDoctor",
+                "PaddingtonTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
