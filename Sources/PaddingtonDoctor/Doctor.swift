@@ -13,8 +13,8 @@ import Paddington
 /// The checks, in order: the configuration file's mode and owner; whether it parses; its keys; the
 /// invitation files beside it (mode, owner, contents) and their folder; the listen address (free, or held
 /// by the running agent); each server entry (name resolved, TCP reachable, WebSocket upgrade answered,
-/// handshake with our keys and the protocol it ran); and lines for the checks not built yet (TLS,
-/// invitation expiry).
+/// handshake with our keys and the protocol it ran); the clients' key lifetimes (expiring and single-use
+/// invitations, a rotation's previous keys); and TLS.
 package struct Doctor: Sendable {
     /// What to check.
     package let configuration: DoctorConfiguration
@@ -42,7 +42,7 @@ package struct Doctor: Sendable {
         report(parseChecks)
         if let parsed { report(keyChecks(parsed)) }
         report(invitationChecks(service: parsed))
-        report([invitationExpiryHook()])
+        report(lifetimeChecks(parsed))
         guard let parsed else { return results }
         let agent = await runningAgent(parsed)
         report([await listenCheck(parsed, agent: agent)])
@@ -65,9 +65,5 @@ package struct Doctor: Sendable {
     /// The checks that other parts of the project will fill in.
     func tlsHook(_ service: ServiceConfiguration) -> DoctorCheck {
         DoctorCheck("tls", .info, "TLS certificates: not configured (this build listens and dials plain ws:// only)")
-    }
-
-    func invitationExpiryHook() -> DoctorCheck {
-        DoctorCheck("invitations.expiry", .info, "invitation expiry: not configured (invitations carry no expiry in this build)")
     }
 }

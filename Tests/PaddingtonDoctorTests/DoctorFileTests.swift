@@ -142,7 +142,30 @@ struct DoctorFileTests {
         #expect(stale.message == "\(good) holds keys no client of portal has any more (rotated or removed)")
         let broken = try #require(results.one("invitation.parse"))
         #expect(broken.status == .fail && broken.subject == garbage && broken.message.contains("is not a valid invitation"))
-        #expect(results.one("invitations.expiry")?.line == "- invitation expiry: not configured (invitations carry no expiry in this build)")
+        #expect(results.one("invitations.expiry")?.line == "- invitation expiry: no client's invitation expires")
+        #expect(!Doctor.healthy(results))
+    }
+
+    @Test("key lifetimes: an invitation expired unused fails with its fix; one that expires later, a single-use one and a rotation's overlap are reported")
+    func lifetimes() async throws {
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        var config = try ServiceConfiguration(name: "portal", url: "ws://127.0.0.1:6501", ip: "127.0.0.1", port: 6501)
+        let anywhere = try IPAllowance(parsing: "127.0.0.1")
+        for name in ["late", "soon", "rotated"] { _ = try config.addClient(name, allowing: anywhere) }
+        config.clients[0].expires = Date(timeIntervalSince1970: 1_700_000_000)
+        config.clients[1].expires = Date(timeIntervalSinceNow: 3600)
+        config.clients[1].singleUse = true
+        _ = try config.rotateClientKeys("rotated", keepingPreviousFor: .seconds(7200))
+        _ = try scratch.write(config)
+        let results = await scratch.doctor(checkServers: false).run()
+        let expired = try #require(results.named("invitations.expiry").first { $0.subject == "late@default" })
+        #expect(expired.line == "✘ the invitation of client late@default expired unused at 2023-11-14T22:13:20Z: its keys are refused: "
+            + "write a new one with paddington rotate late --zone default --overlap 0, then paddington reload")
+        #expect(results.named("invitations.expiry").first { $0.subject == "soon@default" }?.status == .pass)
+        #expect(results.one("invitations.single_use")?.subject == "soon@default")
+        let overlap = try #require(results.one("keys.previous"))
+        #expect(overlap.status == .warning && overlap.subject == "rotated@default" && overlap.message.contains("until 20"))
         #expect(!Doctor.healthy(results))
     }
 }
