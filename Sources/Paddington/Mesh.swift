@@ -87,6 +87,7 @@ public actor Mesh: Service {
             logger: logger)
         (commands, commandSink) = AsyncStream.makeStream(of: Command.self)
         initialClientsEmpty = configuration.clients.isEmpty
+        KeyReplacement.register(on: core)
         listener = Listener(core: core)
     }
 

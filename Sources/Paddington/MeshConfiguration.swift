@@ -72,9 +72,10 @@ public struct MeshConfiguration: Sendable {
     /// expires), a client's previous keys were retired after a rotation, or a single-use invitation's
     /// keys were replaced over its first link. Apply the change to the file on disk to keep it across
     /// restarts (``ConfigurationChange/apply(to:)``); `paddington run` does. Called off the event
-    /// loops, one change at a time per link; nil (the default) keeps such changes in memory only, and
-    /// a mesh without it does not replace single-use keys (only expiry applies).
-    public var configurationChanged: (@Sendable (ConfigurationChange) async -> Void)?
+    /// loops, one change at a time; a change it throws for is logged (for new keys sent by a server, the
+    /// server is told they were not stored). nil (the default) keeps such changes in memory only, and a
+    /// mesh without it neither replaces its clients' single-use keys nor takes new keys from a server.
+    public var configurationChanged: (@Sendable (ConfigurationChange) async throws -> Void)?
     /// Where the mesh's metrics go (`docs/operations-metrics.md` lists them): nil, the default, uses the
     /// backend bootstrapped in swift-metrics' `MetricsSystem` (a no-op until one is). Give each mesh its
     /// own factory (a Prometheus registry per mesh, say) to keep meshes in one process apart without

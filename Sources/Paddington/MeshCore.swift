@@ -122,41 +122,67 @@ final class MeshCore: Sendable {
     }
 
     /// A client authenticated with `keys`: makes the changes that follow, and hands them to
-    /// ``MeshConfiguration/configurationChanged`` in order, off the caller's task.
-    func keysUsed(by peer: PeerID, keys: EnvelopeKeys) {
-        let changes = clientAuthenticated(peer, keys: keys)
-        guard !changes.isEmpty else { return }
-        persist(changes)
+    /// ``MeshConfiguration/configurationChanged`` in order, off the caller's task. Returns the keys to
+    /// send the client when its single-use invitation is to be replaced over this link.
+    func keysUsed(by peer: PeerID, keys: EnvelopeKeys) -> EnvelopeKeys? {
+        let (changes, replacement) = clientAuthenticated(peer, keys: keys)
+        if !changes.isEmpty { persist(changes) }
+        return replacement
     }
 
     /// Hands `changes` to ``MeshConfiguration/configurationChanged``, in order, one batch at a time.
     func persist(_ changes: [ConfigurationChange]) {
         guard let save = options.configurationChanged else { return }
+        let logger = self.logger
         let previous = saving.withLockedValue { $0 }
         let task = Task {
             await previous?.value
-            for change in changes { await save(change) }
+            for change in changes {
+                do {
+                    try await save(change)
+                } catch {
+                    logger.error("a configuration change was not saved", metadata: ["change": "\(change)", "error": "\(error)"])
+                }
+            }
         }
         saving.withLockedValue { $0 = task }
     }
 
-    /// A client authenticated with `keys`: its invitation no longer expires, and connecting with its
-    /// current keys retires its previous ones. Returns the changes made.
-    func clientAuthenticated(_ peer: PeerID, keys: EnvelopeKeys) -> [ConfigurationChange] {
-        let changes = live.withLockedValue { live -> [ConfigurationChange] in
-            guard let client = live.configuration.clients.first(where: { $0.name == peer.name && $0.zone == peer.zone }),
-                client.keys == keys
-            else { return [] }
+    /// A client authenticated with `keys`: its invitation no longer expires; connecting with its current
+    /// keys retires its previous ones; a single-use invitation's keys are replaced. Returns the changes
+    /// made, and the keys to send the client when it is to receive new ones.
+    func clientAuthenticated(_ peer: PeerID, keys: EnvelopeKeys, now: Date = Date()) -> ([ConfigurationChange], EnvelopeKeys?) {
+        // Single-use invitations are replaced only when the replacement can be kept.
+        let canReplace = options.configurationChanged != nil
+        let (changes, replacement) = live.withLockedValue { live -> ([ConfigurationChange], EnvelopeKeys?) in
+            guard let client = live.configuration.clients.first(where: { $0.name == peer.name && $0.zone == peer.zone }) else { return ([], nil) }
             var changes: [ConfigurationChange] = []
-            if client.expires != nil { changes.append(.invitationUsed(client: peer)) }
-            if client.previousKeys != nil { changes.append(.previousKeysRetired(client: peer)) }
-            guard !changes.isEmpty else { return [] }
+            var replacement: EnvelopeKeys?
+            if client.singleUse, canReplace {
+                if keys == client.keys, client.previousKeys == nil {
+                    // First use: new keys, the invitation's kept until the client confirms (or its deadline).
+                    let fresh = EnvelopeKeys.generate()
+                    let until = client.expires.map { max($0, now.addingTimeInterval(3600)) } ?? now.addingTimeInterval(24 * 3600)
+                    changes.append(.singleUseStarted(client: peer, keys: fresh, previousUntil: until))
+                    replacement = fresh
+                } else if keys == client.keys {
+                    // The client dials with the keys it was sent: the invitation's are dead.
+                    changes.append(.clientKeysReplaced(client: peer, keys: keys))
+                } else if keys == client.previousKeys {
+                    // It did not keep the keys it was sent (or never got them): send them again.
+                    replacement = client.keys
+                }
+            } else if keys == client.keys {
+                if client.expires != nil { changes.append(.invitationUsed(client: peer)) }
+                if client.previousKeys != nil { changes.append(.previousKeysRetired(client: peer)) }
+            }
+            guard !changes.isEmpty else { return ([], replacement) }
             for change in changes { change.apply(to: &live.configuration) }
             live.clientKeys = ClientKeys(live.configuration.clients)
-            return changes
+            return (changes, replacement)
         }
         for change in changes { logger.info("configuration changed", metadata: ["change": "\(change)"]) }
-        return changes
+        return (changes, replacement)
     }
 
     /// Makes `change` in the configuration in force (the keys of a single-use invitation).

@@ -82,6 +82,7 @@ struct Run: AsyncParsableCommand {
                 say(JSONLine.configurationChanged(change))
             } catch {
                 say(JSONLine.error("could not save \(change) to \(configurationFile.path): \(error)"))
+                throw error
             }
         }
         // Metrics go to Prometheus, for the whole process, only when the health endpoint is on.

@@ -71,6 +71,43 @@ struct ReloadProcessTests {
         for process in [old, beta, alpha] { #expect(await process.waitForExit() == 0) }
     }
 
+    @Test("a single-use invitation: both files hold new keys after the first connection, and a copy of the invitation is refused")
+    func singleUse() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = try freePort()
+        _ = try await paddington(["init", "--name", "alpha", "--url", "http://127.0.0.1:\(port)", "--port", "\(port)", "--config", "alpha.toml"], in: folder)
+        var (status, out, err) = try await paddington(
+            ["invite", "beta", "--ip", "127.0.0.1", "--expires", "1h", "--single-use", "--config", "alpha.toml", "--out", "beta-invite.toml"], in: folder)
+        #expect(status == 0 && out.contains("Single-use") && out.contains("unless beta has connected by then"), "\(out) \(err)")
+        for config in ["beta.toml", "copy.toml"] {
+            _ = try await paddington(["init", "--name", "beta", "--config", config], in: folder)
+            _ = try await paddington(["accept", "beta-invite.toml", "--config", config], in: folder)
+        }
+        let invitation = try String(contentsOf: folder.appendingPathComponent("beta-invite.toml"), encoding: .utf8)
+        let alpha = try run("alpha", in: folder)
+        let beta = try run("beta", in: folder)
+        #expect(await beta.waitForOutput(#""event":"configuration_changed","change":"keys for server alpha@default replaced (<redacted>)""#))
+        #expect(await alpha.waitForOutput(#""event":"configuration_changed","change":"keys of client beta@default replaced (<redacted>)""#))
+        let alphaFile = try String(contentsOf: folder.appendingPathComponent("alpha.toml"), encoding: .utf8)
+        let betaFile = try String(contentsOf: folder.appendingPathComponent("beta.toml"), encoding: .utf8)
+        #expect(!alphaFile.contains("single_use") && !alphaFile.contains("expires") && !alphaFile.contains("previous_"), "\(alphaFile)")
+        // The invitation's keys are in neither file any more.
+        for line in invitation.split(separator: "\n") where line.contains("data = ") {
+            #expect(!alphaFile.contains(line) && !betaFile.contains(line))
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("beta.toml").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        (status, out, err) = try await paddington(["peers", "--config", "alpha.toml"], in: folder)
+        #expect(status == 0 && out.contains("beta@default from 127.0.0.1\n"), "\(out) \(err)")
+
+        let copy = try ChildProcess("paddington", ["run", "--config", "copy.toml", "--no-control"], in: folder, withInput: true)
+        #expect(await alpha.waitForOutput(#""event":"handshake_failed""#))
+        #expect(!copy.stdout.contains(#""event":"connected""#))
+        for process in [copy, beta, alpha] { process.kill(SIGTERM) }
+        for process in [copy, beta, alpha] { #expect(await process.waitForExit() == 0) }
+    }
+
     @Test("SIGHUP admits a client invited while the agent runs; an invalid file is refused and the running configuration kept; a removed client is disconnected")
     func hangup() async throws {
         let folder = try temporaryFolder()

@@ -1,3 +1,4 @@
+import Foundation
 import PaddingtonCrypto
 
 /// A change a running ``Mesh`` made to its own configuration, for the application to keep across
@@ -10,8 +11,15 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
     case invitationUsed(client: PeerID)
     /// The client connected with its new keys after a rotation: its previous keys are no longer accepted.
     case previousKeysRetired(client: PeerID)
-    /// A single-use invitation was used: the client now holds these keys, and the invitation's no longer work.
+    /// A single-use invitation was used for the first time: the client is sent these keys; the
+    /// invitation's keys stay valid (as previous keys) until the client confirms or until `previousUntil`.
+    case singleUseStarted(client: PeerID, keys: EnvelopeKeys, previousUntil: Date)
+    /// A single-use invitation's replacement is done: the client holds these keys, and the invitation's
+    /// no longer work.
     case clientKeysReplaced(client: PeerID, keys: EnvelopeKeys)
+    /// The client of a single-use invitation refused new keys (it cannot store them): it keeps the
+    /// invitation's, which are no longer single-use.
+    case singleUseDeclined(client: PeerID)
     /// The server replaced the keys of a single-use invitation of ours over the link: dial it with these.
     case serverKeysReplaced(server: PeerID, keys: EnvelopeKeys)
 
@@ -24,6 +32,20 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
             configuration.updateClient(peer) {
                 $0.previousKeys = nil
                 $0.previousKeysUntil = nil
+            }
+        case .singleUseStarted(let peer, let keys, let until):
+            configuration.updateClient(peer) {
+                $0.previousKeys = $0.keys
+                $0.previousKeysUntil = until
+                $0.keys = keys
+                $0.expires = nil
+            }
+        case .singleUseDeclined(let peer):
+            configuration.updateClient(peer) {
+                if let previous = $0.previousKeys { $0.keys = previous }
+                $0.previousKeys = nil
+                $0.previousKeysUntil = nil
+                $0.singleUse = false
             }
         case .clientKeysReplaced(let peer, let keys):
             configuration.updateClient(peer) {
@@ -45,7 +67,9 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .invitationUsed(let peer): "invitation of \(peer) used (it no longer expires)"
         case .previousKeysRetired(let peer): "previous keys of \(peer) retired"
+        case .singleUseStarted(let peer, _, _): "single-use invitation of \(peer) used: sending it new keys (<redacted>)"
         case .clientKeysReplaced(let peer, _): "keys of client \(peer) replaced (<redacted>)"
+        case .singleUseDeclined(let peer): "client \(peer) cannot store new keys: it keeps its invitation's, no longer single-use"
         case .serverKeysReplaced(let peer, _): "keys for server \(peer) replaced (<redacted>)"
         }
     }

@@ -328,8 +328,12 @@ final class Listener: Sendable {
                 connection.admission.handshakeDone()
                 let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
                 core.registry.authenticated(link.id, from: connection.ip)
-                if let keys = established.clientKeys { core.keysUsed(by: link.id, keys: keys) }
-                try await session.run(link, claim: role.claim, frames: &frames) { role.registered() }
+                let replacement = established.clientKeys.flatMap { core.keysUsed(by: link.id, keys: $0) }
+                try await session.run(link, claim: role.claim, frames: &frames) {
+                    role.registered()
+                    // A single-use invitation: its client is sent new keys over this link.
+                    if let replacement { Task { [mesh = session.mesh] in await KeyReplacement.send(replacement, to: link.id, mesh: mesh) } }
+                }
             }
         } catch {
             connection.admission.handshakeDone()

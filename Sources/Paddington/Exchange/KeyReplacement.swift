@@ -1,0 +1,82 @@
+import Foundation
+import PaddingtonCrypto
+
+/// Replacing the keys of a single-use invitation over its first link, between two peers of ours: the
+/// server sends new keys on the built-in route `paddington.keys.replace`; the client stores them
+/// (``MeshConfiguration/configurationChanged``) before it answers, then dials with them. The server
+/// keeps the invitation's keys valid until the client confirms or dials with the new ones.
+enum KeyReplacement {
+    static let route = "paddington.keys.replace"
+
+    /// The request's body: the two keys, hex.
+    struct Body: Codable {
+        var inner: String
+        var outer: String
+    }
+
+    // MARK: The server's side
+
+    /// Sends `keys` to the client `peer` and records the outcome: confirmed, the invitation's keys are
+    /// dead; refused (a peer that cannot store keys, or not ours), the invitation's keys stay and are
+    /// no longer single-use; no answer (the link dropped, a deadline), nothing changes, and the next
+    /// connection tries again.
+    static func send(_ keys: EnvelopeKeys, to peer: PeerID, mesh: Mesh) async {
+        let core = mesh.core
+        let body = Body(inner: keys.inner.exposeHex(), outer: keys.outer.exposeHex())
+        do {
+            let bytes = try JSONEncoder().encode(body)
+            _ = try await mesh.request(bytes: Array(bytes), to: peer.name, zone: peer.zone, route: route, timeout: .seconds(30))
+            let change = ConfigurationChange.clientKeysReplaced(client: peer, keys: keys)
+            core.apply(change)
+            core.persist([change])
+        } catch let error as PaddingtonError where [.unsupportedByPeer, .remoteError, .unknownRoute, .badRequest].contains(error.code) {
+            core.logger.notice("the client did not take new keys: its invitation's keys stay, no longer single-use", metadata: [
+                "peer": "\(peer)", "reason": "\(error.code)", "error": "\(error.message)",
+            ])
+            let change = ConfigurationChange.singleUseDeclined(client: peer)
+            core.apply(change)
+            core.persist([change])
+        } catch {
+            core.logger.info("new keys not confirmed; sent again at the next connection", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: The client's side
+
+    /// Registers the route that takes new keys from a server this service dials.
+    static func register(on core: MeshCore) {
+        core.agents.routes.register(route) { request, context in
+            try await store(request.bytes, from: context.peer, core: core)
+            return Reply(bytes: [])
+        }
+    }
+
+    private static func store(_ bytes: [UInt8], from peer: PeerID, core: MeshCore) async throws {
+        guard let link = core.registry.link(for: peer), link.info.weDialled, core.server(peer) != nil else {
+            throw PaddingtonError(.badRequest, "only a server this service dials may replace the keys it was invited with")
+        }
+        guard let save = core.options.configurationChanged else {
+            throw PaddingtonError(.badRequest, "\(core.name) cannot store new keys (it keeps no configuration file)")
+        }
+        let body: Body
+        do {
+            body = try JSONDecoder().decode(Body.self, from: Data(bytes))
+        } catch {
+            throw PaddingtonError(.badRequest, "the new keys are not {\"inner\":\"<64 hex>\",\"outer\":\"<64 hex>\"}")
+        }
+        guard body.inner.utf8.count == 64, body.outer.utf8.count == 64,
+            let inner = try? SecretKey(hex: body.inner), let outer = try? SecretKey(hex: body.outer),
+            !inner.isNull, !outer.isNull, inner != outer
+        else {
+            throw PaddingtonError(.badRequest, "the new keys must be two different, non-zero 32-byte keys in hex")
+        }
+        let change = ConfigurationChange.serverKeysReplaced(server: peer, keys: EnvelopeKeys(inner: inner, outer: outer))
+        // Kept on disk before the server is told, so that a crash cannot leave this side without them.
+        do {
+            try await save(change)
+        } catch {
+            throw PaddingtonError(.badRequest, "\(core.name) could not store the new keys: \(error)")
+        }
+        core.apply(change)
+    }
+}
