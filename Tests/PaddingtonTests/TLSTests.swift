@@ -12,7 +12,8 @@ struct TLSTests {
 
     /// Two CAs (`ca` signs every server certificate; `other-ca` signs nothing here) and server
     /// certificates signed by `ca`: `good` (localhost and 127.0.0.1), `wrong-host` (other.example and
-    /// 127.0.0.1), `expired` (localhost and 127.0.0.1, valid on 1 January 2020 only).
+    /// 127.0.0.1), `expired` (localhost and 127.0.0.1, valid on 1 January 2020 only), `wildcard`
+    /// (*.mesh.test).
     struct PKI {
         let folder: URL
 
@@ -25,6 +26,7 @@ struct TLSTests {
             try pki.makeLeaf("good", names: "DNS:localhost,IP:127.0.0.1")
             try pki.makeLeaf("wrong-host", names: "DNS:other.example,IP:127.0.0.1")
             try pki.makeLeaf("expired", names: "DNS:localhost,IP:127.0.0.1", expired: true)
+            try pki.makeLeaf("wildcard", names: "DNS:*.mesh.test")
             return pki
         }
 
@@ -83,14 +85,21 @@ struct TLSTests {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         }
 
-        /// Runs `openssl` (bounded: 30 s), its output discarded unless it fails.
+        /// Runs `openssl`, its output discarded unless it fails.
         private func openssl(_ arguments: [String]) throws {
+            let (status, output) = try PKI.run(arguments)
+            guard status == 0 else { throw PaddingtonError(.transport, "openssl \(arguments.first ?? "") failed: \(output.suffix(500))") }
+        }
+
+        /// Runs `openssl` with no input (bounded: 30 s) and returns its exit status and output.
+        static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["openssl"] + arguments
-            let errors = Pipe()
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = errors
+            let output = folderOutput()
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = output.handle
+            process.standardError = output.handle
             try process.run()
             let deadline = Date().addingTimeInterval(30)
             while process.isRunning, Date() < deadline { usleep(10_000) }
@@ -98,10 +107,17 @@ struct TLSTests {
                 process.terminate()
                 throw PaddingtonError(.timeout, "openssl \(arguments.first ?? "") took longer than 30 s")
             }
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            guard process.terminationStatus == 0 else {
-                throw PaddingtonError(.transport, "openssl \(arguments.first ?? "") failed: \(text.suffix(500))")
-            }
+            try? output.handle.close()
+            let text = (try? String(contentsOf: output.url, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: output.url)
+            return (process.terminationStatus, text)
+        }
+
+        /// A file for a child's output (a pipe could fill up and stall it).
+        private static func folderOutput() -> (url: URL, handle: FileHandle) {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("paddington-openssl-\(UUID().uuidString).txt")
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+            return (url, (try? FileHandle(forWritingTo: url)) ?? FileHandle.nullDevice)
         }
     }
 
@@ -192,6 +208,44 @@ struct TLSTests {
         _ = try await client.mesh.waitUntilConnected("server", timeout: .seconds(30))
         await client.stop()
         await server.stop()
+    }
+
+    @Test("the listener speaks TLS 1.2 and TLS 1.3 to another TLS stack (OpenSSL), with the certificate it was given",
+          arguments: ["-tls1_2", "-tls1_3"])
+    func versions(version: String) async throws {
+        let pki = try PKI.make()
+        defer { pki.remove() }
+        let (server, _, port) = try await Self.startServer(pki)
+        let (status, output) = try PKI.run([
+            "s_client", version, "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.path("ca.pem"),
+            "-verify_return_error", "-verify_hostname", "localhost",
+        ])
+        #expect(status == 0, "\(output.suffix(800))")
+        #expect(output.contains(version == "-tls1_2" ? "TLSv1.2" : "TLSv1.3"), "\(output.suffix(800))")
+        #expect(output.contains("Verify return code: 0 (ok)"), "\(output.suffix(800))")
+        // OpenSSL hung up without a request: refused before the upgrade, and the server goes on.
+        _ = try await Self.refusal(of: server, "the hang-up")
+        await server.stop()
+    }
+
+    @Test("host names match a certificate's DNS names, a wildcard covering one label, case and a final dot aside")
+    func hostNameMatching() throws {
+        let pki = try PKI.make()
+        defer { pki.remove() }
+        let wildcard = try #require(try TLSSetup.certificates(at: pki.path("wildcard.pem"), field: "f", source: "s").first)
+        #expect(TLSSetup.certificate(wildcard, isFor: "portal.mesh.test"))
+        #expect(TLSSetup.certificate(wildcard, isFor: "PORTAL.Mesh.Test."))
+        #expect(!TLSSetup.certificate(wildcard, isFor: "mesh.test"))
+        #expect(!TLSSetup.certificate(wildcard, isFor: "a.portal.mesh.test"))
+        #expect(!TLSSetup.certificate(wildcard, isFor: "portal.mesh.test.evil"))
+        let good = try #require(try TLSSetup.certificates(at: pki.path("good.pem"), field: "f", source: "s").first)
+        #expect(TLSSetup.certificate(good, isFor: "localhost"))
+        // The address is in the certificate, but a dial by name needs the name.
+        #expect(!TLSSetup.certificate(good, isFor: "127.0.0.1.nip.io"))
+        #expect(TLSSetup.names(of: good) == ["localhost", "127.0.0.1"])
+        // The CA has no alternative names: its common name stands in.
+        let ca = try #require(try TLSSetup.certificates(at: pki.path("ca.pem"), field: "f", source: "s").first)
+        #expect(TLSSetup.certificate(ca, isFor: "Paddington Test CA"))
     }
 
     // MARK: Refusals, each with its reason; the server goes on serving
