@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PaddingtonCrypto", targets: ["PaddingtonCrypto"]),
         .library(name: "PaddingtonControl", targets: ["PaddingtonControl"]),
         .library(name: "PaddingtonActors", targets: ["PaddingtonActors"]),
+        .library(name: "PaddingtonHealth", targets: ["PaddingtonHealth"]),
         .executable(name: "paddington", targets: ["PaddingtonCLI"]),
         .executable(name: "paddington-echo", targets: ["PaddingtonEcho"]),
         .executable(name: "paddington-workers", targets: ["PaddingtonWorkers"]),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
@@ -85,16 +87,50 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The health and metrics endpoint (`heathcheck_port`): `GET /health` as the Rust crate serves it,
+        // `GET /metrics` from a Prometheus registry. Kept apart so the core does not depend on Prometheus.
+        .target(
+            name: "PaddingtonHealth",
+            dependencies: [
+                "Paddington",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `paddington doctor`'s checks, as structured results the command prints.
+        .target(
+            name: "PaddingtonDoctor",
+            dependencies: [
+                "Paddington",
+                "PaddingtonControl",
+                "PaddingtonCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PaddingtonCLI",
             dependencies: [
                 "Paddington",
                 "PaddingtonControl",
+                "PaddingtonHealth",
+                "PaddingtonDoctor",
                 "PaddingtonCrypto",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "EchoCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -149,6 +185,7 @@ let package = Package(
                 "PaddingtonCrypto",
                 "PaddingtonTestSupport",
                 "CSodium",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -179,7 +216,9 @@ let package = Package(
                 "PaddingtonActors",
                 "PaddingtonControl",
                 "PaddingtonCrypto",
+                "PaddingtonHealth",
                 "PaddingtonTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -191,6 +230,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaddingtonDoctorTests",
+            dependencies: [
+                "Paddington",
+                "PaddingtonControl",
+                "PaddingtonCrypto",
+                "PaddingtonDoctor",
+                "PaddingtonTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -12,10 +12,11 @@
 import Foundation
 import Paddington
 import PaddingtonCrypto
+import Prometheus
 
 @main
 struct Bench {
-    static let meshScenarios = ["oneway", "echo", "large", "latency", "requests", "handshakes", "reconnect", "peers"]
+    static let meshScenarios = ["oneway", "echo", "large", "latency", "requests", "metrics", "handshakes", "reconnect", "peers"]
     static let scenarios = ["envelope", "components", "v2crypto"] + meshScenarios
     static let usage = "usage: paddington-bench [SCENARIO...] [--protocol 1|2] [--quick] [--json]\n"
         + "scenarios: \(scenarios.joined(separator: ", "))"
@@ -187,6 +188,8 @@ struct Bench {
             ]
         case "requests":
             return try await requestFigures(settings: settings)
+        case "metrics":
+            return try await metricsFigures(settings: settings)
         case "handshakes":
             return try await handshakeFigures(settings: settings)
         case "reconnect":
@@ -256,6 +259,26 @@ struct Bench {
             Figure(scenario: windowed, metric: "round trips/s (ratio: against raw echo, window 64, same protocol)", unit: "/s",
                    values: rate.mapValues(median), reference: .sameProtocol(echo.mapValues(median)),
                    goals: [.one: Goal(text: "≥ 0.8× raw", bound: .ratioAtLeast(0.8)), .two: Goal(text: "≥ 0.8× raw", bound: .ratioAtLeast(0.8))]),
+        ]
+    }
+
+    /// The cost of metrics: one-way messages with a Prometheus registry per run (every link counter,
+    /// gauge and handshake counter live) against the same with no backend (swift-metrics' no-op, the
+    /// default when nothing is bootstrapped), interleaved in rounds.
+    static func metricsFigures(settings: Settings) async throws -> [Figure] {
+        let count = settings.count(100_000, quick: 500)
+        var off: [WireProtocol: [Double]] = [:], on = off
+        for _ in 0..<settings.repetitions {
+            for wire in settings.protocols {
+                off[wire, default: []].append(try await meshOneWay(payload: smallPayload, count: count, wire: wire).rate)
+                var options = MeshConfiguration()
+                options.metricsFactory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+                on[wire, default: []].append(try await meshOneWay(payload: smallPayload, count: count, wire: wire, options: options).rate)
+            }
+        }
+        return [
+            Figure(scenario: "100 B one-way, \(count) msgs, Prometheus metrics", metric: "messages/s (ratio: against metrics off, same protocol)",
+                   unit: "msg/s", values: on.mapValues(median), reference: .sameProtocol(off.mapValues(median))),
         ]
     }
 

@@ -19,9 +19,11 @@ let smallPayload = String(repeating: "x", count: 100)
 
 /// Starts a ``MeshPair`` on `wire` and checks that its link negotiated it.
 func startPair(
-    _ wire: WireProtocol, serverHandler: @escaping MessageHandler, clientHandler: @escaping MessageHandler = { _, _ in }
+    _ wire: WireProtocol, options: MeshConfiguration = MeshConfiguration(), serverHandler: @escaping MessageHandler,
+    clientHandler: @escaping MessageHandler = { _, _ in }
 ) async throws -> MeshPair {
-    let pair = try await MeshPair.start(protocolPolicy: wire.policy, serverHandler: serverHandler, clientHandler: clientHandler)
+    let pair = try await MeshPair.start(
+        protocolPolicy: wire.policy, options: options, serverHandler: serverHandler, clientHandler: clientHandler)
     do {
         try wire.check(pair.serverInfo)
     } catch {
@@ -32,10 +34,14 @@ func startPair(
 }
 
 /// Sends `count` payloads one way, sequentially from one task; returns (messages/s, CPU µs per message).
-func meshOneWay(payload: String, count: Int, wire: WireProtocol) async throws -> (rate: Double, cpu: Double) {
+///
+/// `options` sets both meshes (``MeshConfiguration/metricsFactory`` for the metrics scenario).
+func meshOneWay(
+    payload: String, count: Int, wire: WireProtocol, options: MeshConfiguration = MeshConfiguration()
+) async throws -> (rate: Double, cpu: Double) {
     let received = Latch()
     received.reset(target: count)
-    let pair = try await startPair(wire, serverHandler: { _, _ in received.increment() })
+    let pair = try await startPair(wire, options: options, serverHandler: { _, _ in received.increment() })
     let cpu = cpuSeconds()
     let start = ContinuousClock.now
     for _ in 0..<count { try await pair.client.send(payload, to: "server") }

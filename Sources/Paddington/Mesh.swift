@@ -33,15 +33,26 @@ public actor Mesh: Service {
         case finished
     }
 
-    /// The service's identity, listen address and peers.
-    public nonisolated let configuration: ServiceConfiguration
+    /// What the run loop is asked to do.
+    private enum Command: Sendable {
+        /// Start a dialler for each server a reload added.
+        case dialNewServers
+        case shutdown
+    }
+
+    /// The service's identity, listen address and peers: the configuration in force, which
+    /// ``reload(_:reconnectNow:)`` replaces and the mesh itself changes when an invitation is used or
+    /// a rotation's previous keys are retired.
+    public nonisolated var configuration: ServiceConfiguration { core.configuration }
     /// Timeouts, limits, liveness and reconnection.
     public nonisolated let options: MeshConfiguration
 
     nonisolated let core: MeshCore
     private nonisolated let listener: Listener
-    private nonisolated let shutdownStream: AsyncStream<Void>
-    private nonisolated let shutdownTrigger: AsyncStream<Void>.Continuation
+    private nonisolated let commands: AsyncStream<Command>
+    /// Whether the service was made without clients (then it never listens).
+    private nonisolated let initialClientsEmpty: Bool
+    private nonisolated let commandSink: AsyncStream<Command>.Continuation
     private var state: State = .idle
 
     /// Creates a mesh. Nothing happens until ``run()``.
@@ -67,7 +78,6 @@ public actor Mesh: Service {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) {
-        self.configuration = configuration
         self.options = options
         var logger = logger
         logger[metadataKey: "paddington.service"] = "\(configuration.name)"
@@ -75,7 +85,8 @@ public actor Mesh: Service {
             configuration: configuration, options: options, inboundInterceptors: inboundInterceptors,
             outboundInterceptors: outboundInterceptors, requestMiddleware: requestMiddleware, eventLoopGroup: eventLoopGroup,
             logger: logger)
-        (shutdownStream, shutdownTrigger) = AsyncStream.makeStream(of: Void.self)
+        (commands, commandSink) = AsyncStream.makeStream(of: Command.self)
+        initialClientsEmpty = configuration.clients.isEmpty
         listener = Listener(core: core)
     }
 
@@ -151,6 +162,7 @@ public actor Mesh: Service {
         }
         try await link.send(message.content)
         link.messagesOut.add(1, ordering: .relaxed)
+        link.metrics.messagesOut.increment()
         core.statistics.messageSent()
     }
 
@@ -169,6 +181,10 @@ public actor Mesh: Service {
 
     /// Counters of refusals, disconnections and messages since the mesh was created.
     public nonisolated var statistics: MeshStatistics { core.statistics.snapshot }
+
+    /// Message handler invocations running now (at most ``MeshConfiguration/maxConcurrentHandlers``): the
+    /// `workers` of the Rust crate's health check.
+    public nonisolated var runningHandlers: Int { core.pipeline.handlerSlots.inUse }
 
     /// The peers with an established link now.
     public nonisolated var connectedPeers: [PeerInfo] { core.registry.connectedPeers }
@@ -214,7 +230,7 @@ public actor Mesh: Service {
     ///
     /// - Throws: when the service has no clients (no listener) or shuts down first.
     public nonisolated func listeningPort() async throws -> Int {
-        guard !configuration.clients.isEmpty else {
+        guard listens else {
             throw PaddingtonError(.invalidArgument, "\(configuration.name) has no clients, so it does not listen")
         }
         return try await listener.port()
@@ -243,9 +259,50 @@ public actor Mesh: Service {
     /// `ServiceGroup.triggerGracefulShutdown()`) or cancellation reaches it. To end the whole group from
     /// a handler, call the group's `triggerGracefulShutdown()` instead.
     public nonisolated func shutdown() {
-        shutdownTrigger.yield()
-        shutdownTrigger.finish()
+        commandSink.yield(.shutdown)
+        commandSink.finish()
     }
+
+    /// Puts a new configuration in force without a restart: added clients may connect, removed clients
+    /// and servers are disconnected, added servers are dialled, and changed keys apply to new
+    /// handshakes. Live links of changed peers stay up; with `reconnectNow`, links to changed servers
+    /// are closed so that they are dialled again at once with the new entry.
+    ///
+    /// - Returns: what changed.
+    /// - Throws: `PaddingtonError.Code.invalidConfiguration`, with nothing changed, when the new
+    ///   configuration changes what only a restart can: the name, the listen address or port, or
+    ///   clients for a service that started without any (it does not listen).
+    @discardableResult
+    public nonisolated func reload(_ configuration: ServiceConfiguration, reconnectNow: Bool = false) throws -> ReloadSummary {
+        let current = core.configuration
+        var needsRestart: [String] = []
+        if configuration.name != current.name { needsRestart.append("the name (\(current.name) → \(configuration.name))") }
+        if configuration.ip != current.ip || configuration.port != current.port {
+            needsRestart.append("the listen address (\(current.ip) port \(current.port) → \(configuration.ip) port \(configuration.port))")
+        }
+        if !listens, !configuration.clients.isEmpty {
+            needsRestart.append("clients for a service that started without any, so it does not listen")
+        }
+        guard needsRestart.isEmpty else {
+            throw PaddingtonError(.invalidConfiguration, "the new configuration changes \(needsRestart.joined(separator: " and ")), which needs a restart; nothing was changed")
+        }
+        let summary = core.replaceConfiguration(with: configuration)
+        let closed = PaddingtonError(.connectionClosed, "removed from the configuration by a reload")
+        for peer in summary.clientsRemoved + summary.serversRemoved {
+            core.registry.link(for: peer)?.close(reason: closed)
+        }
+        if reconnectNow {
+            for peer in summary.serversChanged {
+                core.registry.link(for: peer)?.close(reason: PaddingtonError(.connectionClosed, "reconnecting with a reloaded server entry"))
+            }
+        }
+        if !summary.serversAdded.isEmpty { commandSink.yield(.dialNewServers) }
+        core.logger.notice("configuration reloaded", metadata: ["changes": "\(summary)"])
+        return summary
+    }
+
+    /// Whether the listener runs: the service had clients when it was made.
+    private nonisolated var listens: Bool { !initialClientsEmpty }
 
     /// Runs the service until it is shut down (``shutdown()``, graceful shutdown of its `ServiceGroup`)
     /// or cancelled. A mesh runs once: create a new one to run again.
@@ -259,26 +316,34 @@ public actor Mesh: Service {
             core.events.finish()
             listener.finish(PaddingtonError(.shutdown, "the mesh stopped"))
         }
-        if configuration.clients.isEmpty {
+        let configuration = self.configuration
+        let listens = self.listens
+        if !listens {
             listener.finish(PaddingtonError(.invalidArgument, "\(configuration.name) has no clients, so it does not listen"))
         }
         let logger = core.logger
         logger.info("starting", metadata: ["clients": "\(configuration.clients.count)", "servers": "\(configuration.servers.count)"])
         let inGroup = ServiceGroupMembership.isInServiceGroup
-        let shutdownStream = self.shutdownStream
+        let commands = self.commands
         let core = self.core
         let listener = self.listener
         let session = LinkSession(core: core, mesh: self)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                if !configuration.clients.isEmpty {
+                if listens {
                     group.addTask { await listener.run(session: session) }
                 }
                 let dialer = Dialer(core: core, session: session)
-                for server in configuration.servers {
-                    group.addTask { await dialer.run(server) }
+                // One dialler per server; a reload that adds servers asks for theirs.
+                for server in core.serversToDial() {
+                    group.addTask { await dialer.run(PeerID(name: server.name, zone: server.zone)) }
                 }
-                for await _ in shutdownStream { break }
+                for await command in commands {
+                    guard case .dialNewServers = command else { break }
+                    for server in core.serversToDial() {
+                        group.addTask { await dialer.run(PeerID(name: server.name, zone: server.zone)) }
+                    }
+                }
                 await Self.closeEverything(core: core, listener: listener)
                 group.cancelAll()
             }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 
 /// Run-time settings of a ``Mesh``: timeouts, limits, liveness and reconnection. Every field has a
@@ -67,6 +68,18 @@ public struct MeshConfiguration: Sendable {
     /// Request handlers that may run at once for one peer; a request beyond that is answered with
     /// `PaddingtonError.Code.overloaded` at once.
     public var maxRequestHandlersPerPeer: Int
+    /// Called when the mesh changes its own configuration: an invitation was used (it no longer
+    /// expires), a client's previous keys were retired after a rotation, or a single-use invitation's
+    /// keys were replaced over its first link. Apply the change to the file on disk to keep it across
+    /// restarts (``ConfigurationChange/apply(to:)``); `paddington run` does. Called off the event
+    /// loops, one change at a time per link; nil (the default) keeps such changes in memory only, and
+    /// a mesh without it does not replace single-use keys (only expiry applies).
+    public var configurationChanged: (@Sendable (ConfigurationChange) async -> Void)?
+    /// Where the mesh's metrics go (`docs/operations-metrics.md` lists them): nil, the default, uses the
+    /// backend bootstrapped in swift-metrics' `MetricsSystem` (a no-op until one is). Give each mesh its
+    /// own factory (a Prometheus registry per mesh, say) to keep meshes in one process apart without
+    /// bootstrapping the process-wide system.
+    public var metricsFactory: (any MetricsFactory)?
     /// Called for every new connection, in either role, before the HTTP handlers are added and after
     /// the TLS handler of a `wss://` connection (which goes first): handlers added here see the plain
     /// HTTP and WebSocket bytes. Runs on the channel's event loop.
@@ -94,8 +107,10 @@ public struct MeshConfiguration: Sendable {
         sourceAddress: String? = nil,
         rekey: RekeyThresholds = RekeyThresholds(),
         maxRequestsInFlightPerPeer: Int = 256,
-        maxRequestHandlersPerPeer: Int = 256
+        maxRequestHandlersPerPeer: Int = 256,
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
+        self.metricsFactory = metricsFactory
         self.rekey = rekey
         self.maxRequestsInFlightPerPeer = maxRequestsInFlightPerPeer
         self.maxRequestHandlersPerPeer = maxRequestHandlersPerPeer

@@ -1,4 +1,7 @@
+import Foundation
+import CoreMetrics
 import Logging
+import NIOConcurrencyHelpers
 import PaddingtonCrypto
 import NIOCore
 
@@ -6,7 +9,19 @@ import NIOCore
 /// the registry of links, admission limits, the inbound pipeline, the event hub and the counters.
 /// One per mesh; nothing in it is global.
 final class MeshCore: Sendable {
-    let configuration: ServiceConfiguration
+    /// What a reload can change, read as one snapshot.
+    private struct Live {
+        var configuration: ServiceConfiguration
+        var clientKeys: ClientKeys
+        /// The servers a dialler task runs for (at most one each).
+        var dialling: Set<PeerID> = []
+    }
+
+    private let live: NIOLockedValueBox<Live>
+    /// The last batch of changes being handed to the application (the next one waits for it).
+    private let saving = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// This service's name (a reload cannot change it).
+    let name: String
     let options: MeshConfiguration
     let logger: Logger
     let eventLoopGroup: any EventLoopGroup
@@ -16,20 +31,14 @@ final class MeshCore: Sendable {
     let outboundInterceptors: [any OutboundInterceptor]
     let events: EventHub
     let statistics: StatisticsRecorder
+    /// The swift-metrics instruments (``MeshConfiguration/metricsFactory``).
+    let metrics: MeshMetrics
     /// Request/reply: routes, requests in flight.
     let agents: AgentLayer
     /// When the mesh was made (the uptime of `paddington.info`).
     let createdAt = ContinuousClock.now
-    /// Each client's protocol 2 pre-shared key, in configuration order (derived once: message 1 is
-    /// tried against every admitted client).
-    let protocolTwoKeys: [SecretKey]
     /// When a protocol 2 sender marks a frame the last under its key.
     let rekeyPolicy: ProtocolTwo.RekeyPolicy
-    /// Whether no two clients share keys. Then the client that last authenticated from an address may
-    /// be tried first on a new connection from it (a reconnect costs one trial, not a scan) without
-    /// changing which client is found: the only one whose keys open the frame, as the first in
-    /// configuration order would be.
-    let clientKeysAreDistinct: Bool
 
     init(
         configuration: ServiceConfiguration,
@@ -40,29 +49,123 @@ final class MeshCore: Sendable {
         eventLoopGroup: any EventLoopGroup,
         logger: Logger
     ) {
-        self.configuration = configuration
+        live = NIOLockedValueBox(Live(configuration: configuration, clientKeys: ClientKeys(configuration.clients)))
+        name = configuration.name
         self.options = options
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
         registry = LinkRegistry()
         admission = AdmissionControl(maxPending: options.maxPendingHandshakes, maxPerAddress: options.maxConnectionsPerAddress)
-        statistics = StatisticsRecorder(service: configuration.name)
+        metrics = MeshMetrics(service: configuration.name, factory: options.metricsFactory ?? MetricsSystem.factory)
+        statistics = StatisticsRecorder(metrics: metrics)
         pipeline = InboundPipeline(
             interceptors: inboundInterceptors, maxConcurrentHandlers: options.maxConcurrentHandlers, statistics: statistics)
         self.outboundInterceptors = outboundInterceptors
         agents = AgentLayer(options: options, middleware: requestMiddleware, statistics: statistics, eventLoop: eventLoopGroup.next())
         events = EventHub(bufferSize: options.eventBufferSize)
-        protocolTwoKeys = configuration.clients.map { ProtocolTwo.psk(from: $0.keys) }
-        clientKeysAreDistinct = Set(protocolTwoKeys.map(\.fingerprint)).count == protocolTwoKeys.count
         rekeyPolicy = ProtocolTwo.RekeyPolicy(
             frames: options.rekey.frames, bytes: options.rekey.bytes, interval: options.rekey.interval)
     }
 
     var isShuttingDown: Bool { registry.isShuttingDown }
 
-    /// The client to try first on a connection from `address`, when that cannot change the outcome.
-    func preferredClient(from address: IPAddress) -> PeerID? {
-        clientKeysAreDistinct ? registry.lastClient(from: address) : nil
+    /// The configuration in force (the last one loaded, with the changes the mesh made since).
+    var configuration: ServiceConfiguration { live.withLockedValue { $0.configuration } }
+
+    /// The key pairs clients may authenticate with now.
+    var clientKeys: ClientKeys { live.withLockedValue { $0.clientKeys } }
+
+    /// The client to try first on a connection from `address`, when that cannot change the outcome:
+    /// when no two clients share keys, the client that last authenticated from an address may be tried
+    /// first on a new connection from it (a reconnect costs one trial, not a scan) without changing
+    /// which client is found (the only one whose keys open the frame).
+    func preferredClient(from address: IPAddress, keys: ClientKeys) -> PeerID? {
+        keys.keysAreDistinct ? registry.lastClient(from: address) : nil
+    }
+
+    // MARK: Servers and their diallers
+
+    /// The server entry for `peer` in force now, or nil once a reload removed it.
+    func server(_ peer: PeerID) -> ServerEntry? {
+        live.withLockedValue { live in live.configuration.servers.first { $0.name == peer.name && $0.zone == peer.zone } }
+    }
+
+    /// The servers that have no dialler yet, now marked as having one: start a dialler for each.
+    func serversToDial() -> [ServerEntry] {
+        live.withLockedValue { live in
+            let new = live.configuration.servers.filter { !live.dialling.contains(PeerID(name: $0.name, zone: $0.zone)) }
+            for server in new { live.dialling.insert(PeerID(name: server.name, zone: server.zone)) }
+            return new
+        }
+    }
+
+    /// Whether the dialler of `peer` should end because its server is no longer configured; if so, it
+    /// is marked as ended (a later reload that adds the server again starts a new one).
+    func dialerShouldEnd(_ peer: PeerID) -> Bool {
+        live.withLockedValue { live in
+            guard !live.configuration.servers.contains(where: { $0.name == peer.name && $0.zone == peer.zone }) else { return false }
+            live.dialling.remove(peer)
+            return true
+        }
+    }
+
+    // MARK: Reloading and changes of its own
+
+    /// Puts `configuration` in force and says what changed. The caller has checked that it may.
+    func replaceConfiguration(with configuration: ServiceConfiguration) -> ReloadSummary {
+        live.withLockedValue { live in
+            let summary = ReloadSummary(from: live.configuration, to: configuration)
+            live.configuration = configuration
+            live.clientKeys = ClientKeys(configuration.clients)
+            return summary
+        }
+    }
+
+    /// A client authenticated with `keys`: makes the changes that follow, and hands them to
+    /// ``MeshConfiguration/configurationChanged`` in order, off the caller's task.
+    func keysUsed(by peer: PeerID, keys: EnvelopeKeys) {
+        let changes = clientAuthenticated(peer, keys: keys)
+        guard !changes.isEmpty else { return }
+        persist(changes)
+    }
+
+    /// Hands `changes` to ``MeshConfiguration/configurationChanged``, in order, one batch at a time.
+    func persist(_ changes: [ConfigurationChange]) {
+        guard let save = options.configurationChanged else { return }
+        let previous = saving.withLockedValue { $0 }
+        let task = Task {
+            await previous?.value
+            for change in changes { await save(change) }
+        }
+        saving.withLockedValue { $0 = task }
+    }
+
+    /// A client authenticated with `keys`: its invitation no longer expires, and connecting with its
+    /// current keys retires its previous ones. Returns the changes made.
+    func clientAuthenticated(_ peer: PeerID, keys: EnvelopeKeys) -> [ConfigurationChange] {
+        let changes = live.withLockedValue { live -> [ConfigurationChange] in
+            guard let client = live.configuration.clients.first(where: { $0.name == peer.name && $0.zone == peer.zone }),
+                client.keys == keys
+            else { return [] }
+            var changes: [ConfigurationChange] = []
+            if client.expires != nil { changes.append(.invitationUsed(client: peer)) }
+            if client.previousKeys != nil { changes.append(.previousKeysRetired(client: peer)) }
+            guard !changes.isEmpty else { return [] }
+            for change in changes { change.apply(to: &live.configuration) }
+            live.clientKeys = ClientKeys(live.configuration.clients)
+            return changes
+        }
+        for change in changes { logger.info("configuration changed", metadata: ["change": "\(change)"]) }
+        return changes
+    }
+
+    /// Makes `change` in the configuration in force (the keys of a single-use invitation).
+    func apply(_ change: ConfigurationChange) {
+        live.withLockedValue { live in
+            change.apply(to: &live.configuration)
+            live.clientKeys = ClientKeys(live.configuration.clients)
+        }
+        logger.info("configuration changed", metadata: ["change": "\(change)"])
     }
 
     func emit(_ event: MeshEvent) {

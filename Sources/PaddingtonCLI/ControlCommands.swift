@@ -184,3 +184,26 @@ struct Send: AsyncParsableCommand {
         }
     }
 }
+
+struct Reload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a running agent re-read its configuration file (as SIGHUP does), without a restart.",
+        discussion: """
+            Added clients may connect; removed clients and servers are disconnected; added servers are \
+            dialled; changed keys apply to new handshakes, and live links stay up. With --now, links to \
+            servers whose entry changed (after `paddington accept` of a new invitation) are dialled again \
+            at once with the new keys. An invalid file is refused with the error, and the running \
+            configuration is kept.
+
+            """ + controlDiscussion)
+
+    @Flag(help: "Re-dial servers whose entry changed at once, instead of at their next reconnection.")
+    var now = false
+    @OptionGroup var control: ControlOptions
+
+    func run() async throws {
+        try await drive(control, [ControlRequest(command: "reload", now: now)]) { result, response in
+            print(control.json ? String(decoding: controlJSON(response), as: UTF8.self) : "reloaded: \(result.changes ?? "no change")")
+        }
+    }
+}

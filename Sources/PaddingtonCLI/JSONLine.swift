@@ -70,6 +70,28 @@ struct JSONLine {
         return line.text
     }
 
+    static func reloaded(_ summary: ReloadSummary) -> String {
+        var line = JSONLine()
+        line.add("event", "reloaded")
+        line.add("changes", summary.description)
+        return line.text
+    }
+
+    static func configurationChanged(_ change: ConfigurationChange) -> String {
+        var line = JSONLine()
+        line.add("event", "configuration_changed")
+        line.add("change", change.description)
+        return line.text
+    }
+
+    static func health(host: String, port: Int) -> String {
+        var line = JSONLine()
+        line.add("event", "health")
+        line.add("host", host)
+        line.add("port", port)
+        return line.text
+    }
+
     static func error(_ text: String, input: String? = nil) -> String {
         var line = JSONLine()
         line.add("event", "error")

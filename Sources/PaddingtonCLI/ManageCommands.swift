@@ -75,7 +75,14 @@ struct Listen: AsyncParsableCommand {
 }
 
 struct Invite: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Admit a client and write its invitation (mode 0600).")
+    static let configuration = CommandConfiguration(
+        abstract: "Admit a client and write its invitation (mode 0600).",
+        discussion: """
+            --expires makes the invitation's keys useless if they are not used in time (a first connection \
+            keeps them). --single-use replaces the keys over the first link with a peer of ours, which \
+            stores them, so that the file is useless afterwards; a Rust peer cannot take new keys, so for \
+            it only --expires applies. A running server needs `paddington reload` to admit the client.
+            """)
 
     @Argument(help: "The client's service name.")
     var client: String
@@ -85,9 +92,17 @@ struct Invite: AsyncParsableCommand {
     var zone: String?
     @Option(help: "Where to write the invitation (default: invitations/invite_<service>_<client>_<zone>.toml).", completion: .file())
     var out: String?
+    @Option(help: "Refuse the invitation's keys if they are not used within this time (e.g. 1h, 7d).")
+    var expires: DurationArgument?
+    @Flag(help: "Replace the keys at the first connection (peers of ours), so that the file cannot be used again.")
+    var singleUse = false
     @Flag(help: "Overwrite an existing invitation file.")
     var force = false
     @OptionGroup var file: ConfigOption
+
+    func validate() throws {
+        if let expires, expires.seconds == 0 { throw ValidationError("--expires must be more than 0 (e.g. 1h)") }
+    }
 
     func run() async throws {
         try await reporting {
@@ -98,15 +113,28 @@ struct Invite: AsyncParsableCommand {
             let path = out ?? "invitations/invite_\(config.name)_\(client)_\(zone).toml"
             try refuseOverwrite(path, force: force)
             let invitation = try config.addClient(client, allowing: allowance, zone: zone)
+            let index = config.clients.count - 1
+            if let expires { config.clients[index].expires = Date(timeIntervalSinceNow: Double(expires.seconds)) }
+            config.clients[index].singleUse = singleUse
             try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
             print("Invited \(client)@\(invitation.zone) from \(allowance); invitation written to \(path)")
+            if let until = config.clients[index].expires {
+                print("Its keys are refused after \(timestamp(until)) unless \(client) has connected by then.")
+            }
+            if singleUse { print("Single-use: its keys are replaced at the first connection of a peer of ours.") }
             print("Send it to \(client) over a private channel: it holds the link's keys.")
         }
     }
 }
 
 struct Accept: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Import an invitation: this service will dial the server that wrote it.")
+    static let configuration = CommandConfiguration(
+        abstract: "Import an invitation: this service will dial the server that wrote it.",
+        discussion: """
+            An invitation from a server this service already has (same name and zone), such as one written \
+            by `paddington rotate`, replaces that server's entry. A running agent picks it up with \
+            `paddington reload` (at its next reconnection, or at once with `--now`).
+            """)
 
     @Argument(help: "The invitation file.", completion: .file(extensions: ["toml"]))
     var invitation: String
@@ -121,9 +149,19 @@ struct Accept: AsyncParsableCommand {
             if let zone, zone != invite.zone {
                 throw ValidationError("\(invitation) is for zone '\(invite.zone)', not '\(zone)'")
             }
-            try config.addServer(invite)
-            try config.save(to: file.config)
-            print("Added server \(invite.name)@\(invite.zone) at \(config.servers.last?.url.description ?? invite.url)")
+            if let index = config.servers.firstIndex(where: { $0.name == invite.name && $0.zone == invite.zone }) {
+                let policy = config.servers[index].protocolPolicy
+                try config.removeServer(invite.name, zone: invite.zone)
+                try config.addServer(invite)
+                config.servers[config.servers.count - 1].protocolPolicy = policy
+                try config.save(to: file.config)
+                print("Replaced server \(invite.name)@\(invite.zone), now at \(config.servers.last?.url.description ?? invite.url), with the invitation's keys")
+                print("A running agent uses them after `paddington reload` (`--now` to reconnect at once).")
+            } else {
+                try config.addServer(invite)
+                try config.save(to: file.config)
+                print("Added server \(invite.name)@\(invite.zone) at \(config.servers.last?.url.description ?? invite.url)")
+            }
         }
     }
 }
@@ -144,7 +182,13 @@ struct Peers: AsyncParsableCommand {
                 print("service \(config.name): listens on \(listenAddress(config)), URL \(config.url)")
             }
             print("clients (\(config.clients.count)):")
-            for client in config.clients { print("  \(client.name)@\(client.zone) from \(client.allowance)") }
+            for client in config.clients {
+                var notes: [String] = []
+                if let expires = client.expires { notes.append("invitation expires \(timestamp(expires)) unless used") }
+                if client.singleUse { notes.append("single-use") }
+                if let until = client.previousKeysUntil { notes.append("previous keys accepted until \(timestamp(until))") }
+                print("  \(client.name)@\(client.zone) from \(client.allowance)" + (notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"))
+            }
             print("servers (\(config.servers.count)):")
             for server in config.servers { print("  \(server.name)@\(server.zone) at \(server.url)") }
         }
@@ -177,7 +221,16 @@ struct Remove: AsyncParsableCommand {
 
 struct Rotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Give a client new keys and write its new invitation. The old keys stop working at once.")
+        abstract: "Give a client new keys and write its new invitation; the old keys keep working for an overlap.",
+        discussion: """
+            The old keys stay valid for --overlap (default 24h) or until the client first connects with \
+            the new ones, whichever comes first; a live link is not cut. --overlap 0 ends them at once. \
+            A running server needs `paddington reload`; the client takes the new invitation with \
+            `paddington accept FILE` and `paddington reload` (`--now` to reconnect at once).
+            """)
+
+    @Option(help: "How long the old keys stay valid (e.g. 24h, 90m; 0: not at all).")
+    var overlap = DurationArgument(seconds: 24 * 3600)
 
     @Argument(help: "The client's name.")
     var name: String
@@ -196,11 +249,23 @@ struct Rotate: AsyncParsableCommand {
             try refuseWithoutPort(config, file: file.config)
             let path = out ?? "invitations/rotate_\(config.name)_\(name)_\(zone).toml"
             try refuseOverwrite(path, force: force)
-            let invitation = try config.rotateClientKeys(name, zone: zone)
+            let invitation = try config.rotateClientKeys(name, zone: zone, keepingPreviousFor: overlap.duration)
             try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
             print("New keys for \(name)@\(invitation.zone); invitation written to \(path)")
+            if let until = config.clients.first(where: { $0.name == name && $0.zone == zone })?.previousKeysUntil {
+                print("The old keys work until \(timestamp(until)), or until \(name) connects with the new ones.")
+            } else {
+                print("The old keys no longer work (once a running server reloads).")
+            }
         }
     }
+}
+
+/// `2026-12-01T09:30:00Z`.
+func timestamp(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.string(from: date)
 }
 
 /// `127.0.0.1:6501`, `[::1]:6501`, or `127.0.0.1, a free port` for port 0.

@@ -14,7 +14,7 @@ struct PaddingtonCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, Init.self, Listen.self, Invite.self, Accept.self, Peers.self, Remove.self, Rotate.self, Run.self,
-            Status.self, Ping.self, Call.self, Send.self,
+            Status.self, Ping.self, Call.self, Send.self, Reload.self, Doctor.self,
         ])
 }
 

@@ -1,10 +1,14 @@
 import ArgumentParser
+import CoreMetrics
 import EchoCore
 import Foundation
 import Logging
 import Paddington
 import PaddingtonControl
+import PaddingtonHealth
+import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +18,17 @@ struct Run: AsyncParsableCommand {
             stdin, `PEER[@ZONE] PAYLOAD`, is sent to that peer (zone `default` when omitted); a failed send \
             prints an error line. SIGINT or SIGTERM shut down gracefully.
 
-            It also opens a control socket (mode 0600) for `paddington status`, `ping`, `call` and `send`:             by default $XDG_RUNTIME_DIR/paddington/NAME.sock, or /tmp/paddington-UID/NAME.sock without             XDG_RUNTIME_DIR, where NAME is the service's name.
+            It also opens a control socket (mode 0600) for `paddington status`, `ping`, `call`, `send` and \
+            `reload`: by default $XDG_RUNTIME_DIR/paddington/NAME.sock, or /tmp/paddington-UID/NAME.sock \
+            without XDG_RUNTIME_DIR, where NAME is the service's name.
+
+            SIGHUP (or `paddington reload`) re-reads the configuration file without a restart. Changes the \
+            service makes to its own configuration (an invitation used, a rotation's previous keys \
+            retired, single-use keys replaced) are written back to the file.
+
+            When the configuration sets `heathcheck_port`, it serves `GET /health` (as the Rust crate) and \
+            `GET /metrics` (Prometheus) on the service's `ip` and that port, and prints a `health` line \
+            with the bound port.
             """)
 
     @OptionGroup var file: ConfigOption
@@ -58,13 +72,56 @@ struct Run: AsyncParsableCommand {
         var config = try await reporting { try file.load() }
         if let protocolPolicy { config.protocolPolicy = protocolPolicy }
         let logger = log.makeLogger(config.name)
-        let mesh = Mesh(configuration: config, options: options, logger: logger)
+        let configurationFile = ConfigurationFile(path: file.config)
+        var options = self.options
+        // Changes the mesh makes to its own configuration (an invitation used, a rotation's previous
+        // keys retired, single-use keys replaced) are written back to the file.
+        options.configurationChanged = { change in
+            do {
+                try await configurationFile.save(change)
+                say(JSONLine.configurationChanged(change))
+            } catch {
+                say(JSONLine.error("could not save \(change) to \(configurationFile.path): \(error)"))
+            }
+        }
+        // Metrics go to Prometheus, for the whole process, only when the health endpoint is on.
+        let registry: PrometheusCollectorRegistry? = config.healthcheckPort == nil ? nil : PrometheusCollectorRegistry()
+        if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        let mesh = Mesh(
+            configuration: config, options: options,
+            requestMiddleware: registry == nil ? [] : [RequestMetrics(service: config.name)], logger: logger)
+        let protocolOverride = protocolPolicy
+        // SIGHUP and `paddington reload` re-read the file; an invalid file changes nothing.
+        let reload: ControlServer.Reload = { now in
+            do {
+                let summary = try await configurationFile.reload(into: mesh, reconnectNow: now, protocolPolicy: protocolOverride)
+                say(JSONLine.reloaded(summary))
+                return summary
+            } catch {
+                say(JSONLine.error("reload refused, the running configuration is kept: \((error as? PaddingtonError)?.message ?? "\(error)")"))
+                throw error
+            }
+        }
+        // Trapped before anything is printed, so that a SIGHUP after the first line never kills the process.
+        let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = Task {
+            for await _ in hangupSignals {
+                _ = try? await reload(false)
+            }
+        }
+        defer { hangups.cancel() }
         mesh.onMessage { message, _ in say(JSONLine.message(message)) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: mesh)]
+        var healthServer: HealthServer?
+        if let registry {
+            let server = HealthServer(mesh: mesh, registry: registry, logger: logger)
+            healthServer = server
+            services.append(.init(service: server))
+        }
         var controlServer: ControlServer?
         if !noControl {
             let path = control ?? ControlPath.default(for: config.name)
-            let server = ControlServer(mesh: mesh, configuration: .init(path: path), logger: logger)
+            let server = ControlServer(mesh: mesh, configuration: .init(path: path), reload: reload, logger: logger)
             controlServer = server
             services.append(.init(service: server))
         }
@@ -84,12 +141,24 @@ struct Run: AsyncParsableCommand {
             if exitOnEOF { await group.triggerGracefulShutdown() }
         }
         if let controlServer {
+            let path = control ?? ControlPath.default(for: config.name)
             Task {
                 do {
                     try await controlServer.waitUntilListening()
-                    say(JSONLine.control(path: control ?? ControlPath.default(for: config.name)))
+                    say(JSONLine.control(path: path))
                 } catch {
                     say(JSONLine.error("no control socket: \(error)"))
+                }
+            }
+        }
+        if let healthServer {
+            let host = config.ip.description
+            Task {
+                do {
+                    let port = try await healthServer.port()
+                    say(JSONLine.health(host: host, port: port))
+                } catch {
+                    say(JSONLine.error("no health server: \(error)"))
                 }
             }
         }

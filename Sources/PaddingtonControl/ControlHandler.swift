@@ -6,6 +6,8 @@ import Paddington
 struct ControlHandler: Sendable {
     let mesh: Mesh
     let startedAt: ContinuousClock.Instant
+    /// Re-reads the configuration and puts it in force (`reload`); nil when the agent has no file.
+    let reload: ControlServer.Reload?
 
     func handle(_ line: [UInt8]) async -> ControlResponse {
         let request: ControlRequest
@@ -44,6 +46,11 @@ struct ControlHandler: Sendable {
             guard let payload = request.payload, !payload.isEmpty else { throw PaddingtonError(.invalidArgument, "send needs a payload") }
             try await mesh.send(payload, to: name, zone: zone)
             return ControlResponse.Result()
+        case "reload":
+            guard let reload else {
+                throw PaddingtonError(.invalidArgument, "this agent was not started from a configuration file, so it cannot reload")
+            }
+            return ControlResponse.Result(changes: try await reload(request.now ?? false).description)
         default:
             throw PaddingtonError(.invalidArgument,
                 "unknown command '\(request.command)' (the commands are \(ControlRequest.commands.joined(separator: ", ")))")

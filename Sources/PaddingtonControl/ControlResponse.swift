@@ -45,9 +45,12 @@ public struct ControlResponse: Codable, Sendable, Equatable {
         public var rttMilliseconds: Double?
         /// `call` and `info`: the reply body (UTF-8, bytes that are not decoded as replacement characters).
         public var body: String?
+        /// `reload`: what changed, e.g. `clients +a@default; servers -b@default` (`no change`).
+        public var changes: String?
 
         public init(service: String? = nil, listen: String? = nil, uptimeSeconds: Double? = nil, links: [Link]? = nil,
-                    rttMilliseconds: Double? = nil, body: String? = nil) {
+                    rttMilliseconds: Double? = nil, body: String? = nil, changes: String? = nil) {
+            self.changes = changes
             self.service = service
             self.listen = listen
             self.uptimeSeconds = uptimeSeconds

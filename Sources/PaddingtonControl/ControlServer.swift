@@ -40,10 +40,17 @@ public actor ControlServer: Service {
     private var isBound = false
     private var bindError: (any Error)?
 
-    /// A control server for `mesh`.
-    public init(mesh: Mesh, configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+    /// What the `reload` command runs: re-read the configuration and put it in force (re-dialling
+    /// changed servers at once when its argument is true), returning what changed.
+    public typealias Reload = @Sendable (_ reconnectNow: Bool) async throws -> ReloadSummary
+
+    /// A control server for `mesh`. Without `reload`, the `reload` command is refused.
+    public init(
+        mesh: Mesh, configuration: Configuration, reload: Reload? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
         self.configuration = configuration
-        handler = ControlHandler(mesh: mesh, startedAt: .now)
+        handler = ControlHandler(mesh: mesh, startedAt: .now, reload: reload)
         self.logger = logger
         group = eventLoopGroup
     }

@@ -11,7 +11,7 @@ struct BenchmarkSmokeTests {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let child = try ChildProcess("paddington-bench", [
-            "oneway", "echo", "large", "latency", "handshakes", "reconnect", "peers", "--quick", "--json",
+            "oneway", "echo", "large", "latency", "metrics", "handshakes", "reconnect", "peers", "--quick", "--json",
         ], in: folder)
         let status = await child.waitForExit(timeout: .seconds(240))
         #expect(status == 0, "\(child.stderr.suffix(2000))")

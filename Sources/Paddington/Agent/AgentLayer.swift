@@ -141,7 +141,7 @@ final class AgentLayer: Sendable {
         }
         switch frame.kind {
         case .message:
-            return Message(sender: link.id.name, recipient: mesh.configuration.name, zone: link.id.zone, content: .bytes(frame.body))
+            return Message(sender: link.id.name, recipient: mesh.core.name, zone: link.id.zone, content: .bytes(frame.body))
         case .request:
             serve(frame, on: link, running: running, mesh: mesh, logger: logger)
         case .reply:
@@ -178,7 +178,7 @@ final class AgentLayer: Sendable {
             defer { running.remove(id) }
             // An unknown route goes through the middleware too, so that logs and metrics see it.
             let handler: RequestHandler = routeHandler ?? { _, _ in
-                throw PaddingtonError(.unknownRoute, "\(mesh.configuration.name) has no handler for route '\(route)'")
+                throw PaddingtonError(.unknownRoute, "\(mesh.core.name) has no handler for route '\(route)'")
             }
             let answer: AgentFrame
             do {

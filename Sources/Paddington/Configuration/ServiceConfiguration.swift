@@ -1,5 +1,6 @@
 import Foundation
 import PaddingtonCrypto
+
 /// A server this service dials out to (an imported invitation).
 public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
     /// The server's service name.
@@ -48,6 +49,20 @@ public struct ClientEntry: Sendable, Equatable, CustomStringConvertible {
     /// `require` refuses it on protocol 1 once its keys identify it; `off` refuses it on protocol 2 (set
     /// the client's side to `1` as well, or it will keep offering protocol 2).
     public var protocolPolicy: ProtocolPolicy?
+    /// The keys this client had before its last rotation (`paddington rotate`), still accepted until
+    /// ``previousKeysUntil`` or until the client first connects with ``keys``, whichever is first
+    /// (`previous_inner_key`, `previous_outer_key`, `previous_keys_until` in the file; ours).
+    public var previousKeys: EnvelopeKeys?
+    /// When ``previousKeys`` stop being accepted.
+    public var previousKeysUntil: Date?
+    /// When this client's invitation expires if it has not been used: its keys are refused after this
+    /// unless the client has connected with them before (`expires = "…"` in the file; ours). A first
+    /// connection clears it.
+    public var expires: Date?
+    /// Whether the invitation is single-use: at the first connection of a peer of ours, the keys are
+    /// replaced over the new link, so that the invitation file is useless afterwards
+    /// (`single_use = true` in the file; ours). A Rust peer cannot take new keys: only ``expires`` applies.
+    public var singleUse = false
 
     /// A client entry from its parts; ``ServiceConfiguration/addClient(_:allowing:zone:keys:)`` and
     /// ``ServiceConfiguration/admitClient(_:allowing:zone:keys:)`` make one with fresh keys.
@@ -123,8 +138,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var ip: IPAddress
     /// The port the listener binds (0 picks a free port when the mesh starts).
     public var port: Int
-    /// The Rust crate's health-check port (`heathcheck_port` in the file, typo included). Kept for
-    /// round trips; no health server is run yet.
+    /// The Rust crate's health-check port (`heathcheck_port` in the file, typo included): where
+    /// `PaddingtonHealth`'s `HealthServer` serves `GET /health` and `GET /metrics`, on ``ip`` (as the Rust
+    /// crate binds it). `paddington run` starts it when this is set; 0 picks a free port.
     public var healthcheckPort: Int?
     /// The Rust crate's `proxy_header`: the name of an HTTP header of the upgrade request whose value, a
     /// bare IP address, replaces the connection's address for the IP check. Honoured only on connections
@@ -296,18 +312,33 @@ public struct ServiceConfiguration: Sendable, Equatable {
         clients.remove(at: index)
     }
 
-    /// Gives a client new keys and returns its new invitation. The old keys stop working at once.
+    /// Gives a client new keys and returns its new invitation.
+    ///
+    /// Without `overlap` the old keys stop working at once (once the configuration is in force: a
+    /// restart or ``Mesh/reload(_:reconnectNow:)``). With it they become ``ClientEntry/previousKeys``,
+    /// accepted until `now + overlap` or until the client first connects with the new keys, whichever
+    /// comes first; a live link is not cut. Keys from an earlier rotation still in their overlap are
+    /// dropped. The new keys do not expire and are not single-use.
     ///
     /// - Throws: `PaddingtonError.Code.invalidArgument` when there is no such client
     ///   or ``url`` cannot be dialled; the configuration is then unchanged.
-    public mutating func rotateClientKeys(_ name: String, zone: String? = nil) throws -> Invitation {
+    public mutating func rotateClientKeys(_ name: String, zone: String? = nil, keepingPreviousFor overlap: Duration? = nil, now: Date = Date()) throws -> Invitation {
         let zone = zone ?? Names.defaultZone
         guard let index = clients.firstIndex(where: { $0.name == name && $0.zone == zone }) else {
             throw PaddingtonError(.invalidArgument, "no client \(name)@\(zone)")
         }
         let keys = EnvelopeKeys.generate()
         let invitation = try makeInvitation(zone: zone, keys: keys, url: url)
+        if let overlap, overlap > .zero {
+            clients[index].previousKeys = clients[index].keys
+            clients[index].previousKeysUntil = now.addingTimeInterval(Double(overlap.components.seconds))
+        } else {
+            clients[index].previousKeys = nil
+            clients[index].previousKeysUntil = nil
+        }
         clients[index].keys = keys
+        clients[index].expires = nil
+        clients[index].singleUse = false
         return invitation
     }
 
@@ -444,7 +475,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         }
         for (index, entry) in try reader.tables(root, "clients", path: "clients").enumerated() {
             let path = "clients[\(index)]"
-            let client = ClientEntry(
+            var client = ClientEntry(
                 name: try reader.name(entry, "name", path: "\(path).name"),
                 allowance: try allowance(entry, reader: reader, path: "\(path).ip"),
                 zone: try reader.zone(entry, "zone", path: "\(path).zone", default: Names.defaultZone),
@@ -452,6 +483,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
                     inner: try reader.key(entry, "inner_key", path: "\(path).inner_key"),
                     outer: try reader.key(entry, "outer_key", path: "\(path).outer_key")),
                 protocolPolicy: try protocolPolicy(entry, reader: reader, path: "\(path).protocol"))
+            try readLifetime(of: &client, from: entry, reader: reader, path: path)
             guard !config.clients.contains(where: { $0.name == client.name && $0.zone == client.zone }) else {
                 throw reader.fail(path, "repeats client \(client.name)@\(client.zone)")
             }
@@ -469,6 +501,30 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
         }
         return config
+    }
+
+    /// The optional fields of a client entry about its keys' lifetime (ours; the Rust crate ignores them).
+    private static func readLifetime(of client: inout ClientEntry, from entry: TOML.Table, reader: TOMLReader, path: String) throws {
+        func date(_ key: String) throws -> Date? {
+            guard let text = try reader.optionalString(entry, key, path: "\(path).\(key)") else { return nil }
+            guard let date = Timestamp.parse(text) else {
+                throw reader.fail("\(path).\(key)", "is not a date and time like 2026-12-01T09:30:00Z: '\(text.prefix(64))'")
+            }
+            return date
+        }
+        let hasPrevious = entry["previous_inner_key"] != nil || entry["previous_outer_key"] != nil || entry["previous_keys_until"] != nil
+        if hasPrevious {
+            client.previousKeys = EnvelopeKeys(
+                inner: try reader.key(entry, "previous_inner_key", path: "\(path).previous_inner_key"),
+                outer: try reader.key(entry, "previous_outer_key", path: "\(path).previous_outer_key"))
+            guard let until = try date("previous_keys_until") else { throw reader.fail("\(path).previous_keys_until", "is missing") }
+            client.previousKeysUntil = until
+        }
+        client.expires = try date("expires")
+        if let value = entry["single_use"] {
+            guard case .boolean(let flag) = value else { throw reader.fail("\(path).single_use", "must be true or false, not \(value.typeName)") }
+            client.singleUse = flag
+        }
     }
 
     /// Whether `text` is an HTTP header name (an RFC 9110 token).
@@ -558,6 +614,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
             if let policy = client.protocolPolicy { table["protocol"] = .string(policy.description) }
             table["inner_key"] = .key(client.keys.inner)
             table["outer_key"] = .key(client.keys.outer)
+            if let previous = client.previousKeys, let until = client.previousKeysUntil {
+                table["previous_inner_key"] = .key(previous.inner)
+                table["previous_outer_key"] = .key(previous.outer)
+                table["previous_keys_until"] = .string(Timestamp.format(until))
+            }
+            if let expires = client.expires { table["expires"] = .string(Timestamp.format(expires)) }
+            if client.singleUse { table["single_use"] = .boolean(true) }
             return .table(table)
         })
         switch encryption {

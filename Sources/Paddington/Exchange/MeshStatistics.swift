@@ -1,12 +1,9 @@
-import CoreMetrics
 import NIOConcurrencyHelpers
 
-/// Counters of one mesh, by reason. Read a snapshot with ``Mesh/statistics``; the same counts go to
-/// swift-metrics (a no-op until the application bootstraps a metrics backend) under the labels
-/// `paddington_handshake_failures_total`, `paddington_disconnections_total`,
-/// `paddington_handshakes_total` (with a `protocol` dimension), `paddington_messages_sent_total` and
-/// `paddington_messages_received_total` and `paddington_messages_unhandled_total`, each with a `service`
-/// dimension (and `reason`).
+/// Counters of one mesh, by reason. Read a snapshot with ``Mesh/statistics``; the same events go to
+/// swift-metrics through ``MeshConfiguration/metricsFactory`` (`paddington_handshakes_total`,
+/// `paddington_disconnections_total`, `paddington_messages_total`, `paddington_messages_unhandled_total`
+/// and others, listed with their labels in `docs/operations-metrics.md`).
 public struct MeshStatistics: Sendable, Equatable {
     /// Refused connections and failed handshakes, by `PaddingtonError.Code` name.
     public var handshakeFailures: [String: Int] = [:]
@@ -38,16 +35,10 @@ public struct MeshStatistics: Sendable, Equatable {
 /// The counters behind ``MeshStatistics``.
 final class StatisticsRecorder: Sendable {
     private let state = NIOLockedValueBox(MeshStatistics())
-    private let service: String
-    private let sent: Counter
-    private let received: Counter
-    private let unhandled: Counter
+    private let metrics: MeshMetrics
 
-    init(service: String) {
-        self.service = service
-        sent = Counter(label: "paddington_messages_sent_total", dimensions: [("service", service)])
-        received = Counter(label: "paddington_messages_received_total", dimensions: [("service", service)])
-        unhandled = Counter(label: "paddington_messages_unhandled_total", dimensions: [("service", service)])
+    init(metrics: MeshMetrics) {
+        self.metrics = metrics
     }
 
     var snapshot: MeshStatistics { state.withLockedValue { $0 } }
@@ -56,17 +47,13 @@ final class StatisticsRecorder: Sendable {
         switch event {
         case .handshakeFailed(_, _, let error):
             state.withLockedValue { $0.handshakeFailures[error.code.description, default: 0] += 1 }
-            Counter(label: "paddington_handshake_failures_total", dimensions: [("service", service), ("reason", error.code.description)]).increment()
         case .peerDisconnected(_, let reason):
             state.withLockedValue { $0.disconnections[reason.code.description, default: 0] += 1 }
-            Counter(label: "paddington_disconnections_total", dimensions: [("service", service), ("reason", reason.code.description)]).increment()
         case .peerConnected(let info):
             state.withLockedValue {
                 $0.handshakes += 1
                 $0.handshakesByProtocol[info.protocolVersion, default: 0] += 1
             }
-            Counter(label: "paddington_handshakes_total", dimensions: [("service", service), ("protocol", "\(info.protocolVersion)")])
-                .increment()
         case .listening:
             break
         }
@@ -74,17 +61,15 @@ final class StatisticsRecorder: Sendable {
 
     func messageSent() {
         state.withLockedValue { $0.messagesSent += 1 }
-        sent.increment()
     }
 
     func messageReceived() {
         state.withLockedValue { $0.messagesReceived += 1 }
-        received.increment()
     }
 
     func malformedAgentFrame() {
         state.withLockedValue { $0.malformedAgentFrames += 1 }
-        Counter(label: "paddington_agent_frames_malformed_total", dimensions: [("service", service)]).increment()
+        metrics.malformedAgentFrame()
     }
 
     func strayReply() {
@@ -93,11 +78,11 @@ final class StatisticsRecorder: Sendable {
 
     func proxyHeaderIgnored() {
         state.withLockedValue { $0.proxyHeadersIgnored += 1 }
-        Counter(label: "paddington_proxy_headers_ignored_total", dimensions: [("service", service)]).increment()
+        metrics.proxyHeaderIgnored()
     }
 
     func messageUnhandled() {
         state.withLockedValue { $0.unhandledMessages += 1 }
-        unhandled.increment()
+        metrics.messageUnhandled()
     }
 }

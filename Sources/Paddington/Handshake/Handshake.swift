@@ -31,6 +31,9 @@ package struct EstablishedSession: Sendable {
     package var role: Role
     /// Seals and opens the link's frames.
     package var codec: any LinkCodec
+    /// On the accepting side, the pre-shared keys the client authenticated with (its current keys, or
+    /// the previous ones during a rotation's overlap).
+    package var clientKeys: EnvelopeKeys? = nil
 }
 
 /// A handshake state machine as ``HandshakeDriver`` runs it: frames in, actions out.

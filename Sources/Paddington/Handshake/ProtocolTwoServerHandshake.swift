@@ -131,7 +131,7 @@ package struct ProtocolTwoServerHandshake: HandshakeMachine, ~Copyable {
             state = .done
             return [.sendBinary(sealed), .established(EstablishedSession(
                 peerName: client.name, zone: client.zone, peerEngine: details.engine ?? "unknown",
-                peerVersion: details.engineVersion ?? "unknown", role: .server, codec: codec))]
+                peerVersion: details.engineVersion ?? "unknown", role: .server, codec: codec, clientKeys: client.keys))]
         }
         if status.serverIsSecondary {
             state = .done

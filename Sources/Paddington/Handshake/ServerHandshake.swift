@@ -100,7 +100,8 @@ package struct ServerHandshake: HandshakeMachine {
             state = .done
             return [reply, .established(EstablishedSession(
                 peerName: client.name, zone: client.zone, peerEngine: hello.engine, peerVersion: hello.version,
-                role: .server, codec: ProtocolOneCodec(keys: keys, salts: salts, agentFrames: identity.announcesAgentFrames && hello.agent)))]
+                role: .server, codec: ProtocolOneCodec(keys: keys, salts: salts, agentFrames: identity.announcesAgentFrames && hello.agent),
+                clientKeys: client.keys))]
         }
         if status.serverIsSecondary {
             state = .done

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
@@ -22,6 +23,8 @@ final class Link: Sendable {
     /// Application messages received and sent on the link (keepalives and agent control excluded).
     let messagesIn = Atomic<Int>(0)
     let messagesOut = Atomic<Int>(0)
+    /// The link's swift-metrics instruments, made once here.
+    let metrics: LinkMetrics
 
     /// The link as ``Mesh/links`` reports it.
     var status: LinkStatus {
@@ -32,12 +35,13 @@ final class Link: Sendable {
 
     var channel: any Channel { controller.channel }
 
-    init(session: EstablishedSession, controller: LinkController, maxFrameSize: Int) {
+    init(session: EstablishedSession, controller: LinkController, maxFrameSize: Int, metrics: MeshMetrics? = nil) {
         id = PeerID(name: session.peerName, zone: session.zone)
         info = PeerInfo(
             id: id, engine: session.peerEngine, version: session.peerVersion, weDialled: session.role == .client,
             protocolVersion: session.codec.protocolVersion)
         codec = session.codec
+        self.metrics = metrics?.link(info) ?? LinkMetrics(info: info, service: "", factory: NOOPMetricsHandler.instance)
         self.controller = controller
         self.maxFrameSize = maxFrameSize
         let acceptsPings = info.acceptsPings
@@ -202,9 +206,14 @@ final class Link: Sendable {
         }
         channel.flush()
         let controller = self.controller
+        let metrics = self.metrics
         let frames = batch.count
         let bytes = batch.reduce(0) { $0 + $1.size }
-        promise.futureResult.whenComplete { _ in controller.written(frames: frames, bytes: bytes) }
+        metrics.framesOut.increment(by: Int64(frames))
+        metrics.bytesOut.increment(by: Int64(bytes))
+        promise.futureResult.whenComplete { _ in
+            metrics.sendQueue.record(controller.written(frames: frames, bytes: bytes))
+        }
     }
 
     /// Why the link is closing or closed, once it is.

@@ -98,8 +98,17 @@ final class LinkController: Sendable {
     }
 
     /// Frames accepted by ``reserve(_:wait:)`` have been written, or their writes failed.
-    func written(frames: Int, bytes: Int) {
-        update { $0.written(frames: frames, bytes: bytes, now: channel.eventLoop.now) }
+    ///
+    /// - Returns: the bytes still accepted and not written (the send queue) after these.
+    @discardableResult
+    func written(frames: Int, bytes: Int) -> Int {
+        var queued = 0
+        update {
+            let effects = $0.written(frames: frames, bytes: bytes, now: channel.eventLoop.now)
+            queued = $0.inFlightBytes
+            return effects
+        }
+        return queued
     }
 
     // MARK: Closing

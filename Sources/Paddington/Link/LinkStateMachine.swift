@@ -116,7 +116,8 @@ package struct LinkStateMachine<Waiter> {
     private var channelClosed = false
 
     private var inFlightFrames = 0
-    private var inFlightBytes = 0
+    /// Bytes of frames accepted and not yet written (the send queue).
+    package private(set) var inFlightBytes = 0
     private var waiters: [(id: UInt64, bytes: Int, waiter: Waiter)] = []
     private var nextWaiterID: UInt64 = 0
 

@@ -9,10 +9,15 @@ package final class AsyncSemaphore: Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    private let limit: Int
 
     package init(limit: Int) {
+        self.limit = max(1, limit)
         state = NIOLockedValueBox(State(available: max(1, limit)))
     }
+
+    /// Slots held now.
+    package var inUse: Int { limit - state.withLockedValue { $0.available } }
 
     /// Waits for a slot. Throws `CancellationError` if the task is cancelled while waiting.
     package func acquire() async throws {

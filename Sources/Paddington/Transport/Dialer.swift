@@ -23,11 +23,18 @@ struct Dialer {
 
     private var logger: Logger { core.logger }
 
-    /// Keeps a link to `server` up until shutdown: dial, handshake, session, then backoff and again.
-    func run(_ server: ServerEntry) async {
-        let peer = PeerID(name: server.name, zone: server.zone)
+    /// Keeps a link to the server `peer` up until shutdown, or until a reload removes it: dial,
+    /// handshake, session, then backoff and again. Each dial uses the server entry in force then.
+    func run(_ peer: PeerID) async {
         var attempt = 0
         while !core.isShuttingDown, !Task.isCancelled {
+            guard let server = core.server(peer) else {
+                if core.dialerShouldEnd(peer) {
+                    logger.info("no longer dialling: the server was removed by a reload", metadata: ["peer": "\(peer)"])
+                    return
+                }
+                continue  // added again in the meantime
+            }
             let established = await dialOnce(server, peer: peer)
             if core.isShuttingDown || Task.isCancelled { return }
             if established { attempt = 0 }
@@ -79,13 +86,13 @@ struct Dialer {
             if negotiation.version == 2 {
                 try await run(ws, peer: peer, controller: linkController, established: &established) {
                     try ProtocolTwoClientHandshake(
-                        localName: core.configuration.name, server: server, identity: options.identity,
+                        localName: core.name, server: server, identity: options.identity,
                         prologue: negotiation.prologue, rekey: core.rekeyPolicy)
                 }
             } else {
                 try await run(ws, peer: peer, controller: linkController, established: &established) {
                     ClientHandshake(
-                        localName: core.configuration.name, server: server, identity: options.identity, negotiation: negotiation, salts: salts)
+                        localName: core.name, server: server, identity: options.identity, negotiation: negotiation, salts: salts)
                 }
             }
         } catch {
@@ -95,6 +102,7 @@ struct Dialer {
             logger.notice("handshake failed", metadata: [
                 "peer": "\(peer)", "peer.address": "\(address)", "reason": "\(failure.code)", "error": "\(failure.message)",
             ])
+            core.metrics.handshakeFailed(direction: "out", error: failure)
             core.emit(.handshakeFailed(address: address, peer: peer, error: failure))
         }
         return established
@@ -116,7 +124,7 @@ struct Dialer {
             var identified: PeerID?
             let handshake = try await driver.establish(
                 makeMachine, start: { $0.upgraded() }, role: &role, frames: &frames, identified: &identified)
-            let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize)
+            let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
             try await session.run(link, claim: nil, frames: &frames) {
                 registered = true
                 // The Rust client sends one KEEPALIVE right after the handshake; so do we (protocol 2

@@ -30,6 +30,8 @@ struct LinkSession {
             "peer.engine": "\(link.info.engine)", "peer.version": "\(link.info.version)",
             "protocol": "\(link.info.protocolVersion)",
         ])
+        core.metrics.handshakeSucceeded(link.info)
+        link.metrics.up.record(1)
         core.emit(.peerConnected(link.info))
 
         let context = MessageContext(mesh: mesh, peer: link.id, logger: logger)
@@ -64,7 +66,11 @@ struct LinkSession {
         }
         link.abort(reason: reason)
         let final = link.closeReason ?? reason
+        // Down before the slot is free, so a new link to the same peer cannot be marked up first.
+        link.metrics.up.record(0)
+        link.metrics.sendQueue.record(0)
         core.registry.unregister(link, reason: final)
+        core.metrics.disconnected(link.info, reason: final)
         core.agents.pending.linkEnded(link, reason: final)
         link.releaseAgentWaiters()
         logger.info("peer disconnected", metadata: ["reason": "\(final.code)", "error": "\(final.message)"])
@@ -76,6 +82,7 @@ struct LinkSession {
     ) async -> PaddingtonError {
         let controller = link.controller
         let codec = link.codec
+        let metrics = link.metrics
         var tookFrame = false
         // Whether the peer's agent support is known (protocol 2 learns it from the peer's first frame).
         var agentSupportKnown = codec.agentSupport != .undecided
@@ -94,6 +101,8 @@ struct LinkSession {
                     ?? PaddingtonError(.connectionLost, "the connection ended without a WebSocket Close (the peer's process or the network went away)")
             }
             tookFrame = true
+            metrics.framesIn.increment()
+            metrics.bytesIn.increment(by: Int64(frame.data.readableBytes))
             switch frame.opcode {
             case .ping, .pong:
                 continue
@@ -120,7 +129,7 @@ struct LinkSession {
             let message: Message
             switch inbound {
             case .message(let payload):
-                message = Message(sender: link.id.name, recipient: core.configuration.name, zone: link.id.zone, content: payload)
+                message = Message(sender: link.id.name, recipient: core.name, zone: link.id.zone, content: payload)
             case .agent(let payload):
                 guard let received = core.agents.receive(payload, on: link, running: running, mesh: mesh, logger: logger) else { continue }
                 message = received
@@ -134,6 +143,7 @@ struct LinkSession {
                 continue
             }
             link.messagesIn.add(1, ordering: .relaxed)
+            metrics.messagesIn.increment()
             core.statistics.messageReceived()
             if core.pipeline.tap(message, from: link.info) { continue }
             controller.messageArrived()

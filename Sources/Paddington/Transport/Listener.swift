@@ -1,3 +1,4 @@
+import Foundation
 import PaddingtonCrypto
 import Logging
 import NIOConcurrencyHelpers
@@ -284,6 +285,7 @@ final class Listener: Sendable {
         case .refused(let address, let error):
             // A stranger's failure: debug, not a warning (it is counted in the statistics and reported as an event).
             logger.debug("refused connection", metadata: ["peer.address": "\(address)", "reason": "\(error.code)", "error": "\(error.message)"])
+            core.metrics.handshakeFailed(direction: "in", error: error)
             core.emit(.handshakeFailed(address: address, peer: nil, error: error))
         case .websocket(let claim, let connection):
             guard let ws = claim.take() else { return }
@@ -295,20 +297,23 @@ final class Listener: Sendable {
     private func serve(_ ws: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, connection: InboundConnection, session: LinkSession) async {
         let configuration = core.configuration
         let options = core.options
-        let preferred = core.preferredClient(from: connection.ip)
+        // The keys in force now: a reload or a rotation's end applies from the next connection on.
+        let accepted = core.clientKeys
+        let (clients, keys) = accepted.accepted(at: Date())
+        let preferred = core.preferredClient(from: connection.ip, keys: accepted)
         if connection.negotiation.version == 2 {
             // The configuration's own arrays, shared, not copied: a connection costs no copy of the
             // client list (the candidates are picked when message 1 arrives, and dropped after).
             await serve(ws, connection: connection, session: session) {
                 ProtocolTwoServerHandshake(
-                    localName: configuration.name, clients: configuration.clients, keys: core.protocolTwoKeys, address: connection.ip,
+                    localName: configuration.name, clients: clients, keys: keys, address: connection.ip,
                     preferred: preferred, prologue: connection.negotiation.prologue,
                     identity: options.identity, servicePolicy: configuration.protocolPolicy, rekey: core.rekeyPolicy)
             }
         } else {
             await serve(ws, connection: connection, session: session) {
                 ServerHandshake(
-                    localName: configuration.name, candidates: configuration.clients, address: connection.ip,
+                    localName: configuration.name, candidates: clients, address: connection.ip,
                     preferred: preferred, maskedSalts: connection.maskedSalts, identity: options.identity,
                     negotiation: connection.negotiation, servicePolicy: configuration.protocolPolicy)
             }
@@ -330,8 +335,9 @@ final class Listener: Sendable {
                 // The machine lives for the handshake only, in establish's frame.
                 let established = try await driver.establish(makeMachine, role: &role, frames: &frames, identified: &identified)
                 connection.admission.handshakeDone()
-                let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize)
+                let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
                 core.registry.authenticated(link.id, from: connection.ip)
+                if let keys = established.clientKeys { core.keysUsed(by: link.id, keys: keys) }
                 try await session.run(link, claim: role.claim, frames: &frames) { role.registered() }
             }
         } catch {
@@ -343,6 +349,7 @@ final class Listener: Sendable {
                 "peer.address": "\(connection.address)", "peer": "\(peer?.description ?? "unknown")",
                 "reason": "\(failure.code)", "error": "\(failure.message)",
             ])
+            core.metrics.handshakeFailed(direction: "in", error: failure)
             core.emit(.handshakeFailed(address: connection.address, peer: peer, error: failure))
         }
     }

@@ -22,8 +22,8 @@ struct PreferredClientTests {
                 configuration: try Self.configuration(sharedKeys: shared), options: MeshConfiguration(), inboundInterceptors: [],
                 outboundInterceptors: [], eventLoopGroup: .singletonMultiThreadedEventLoopGroup, logger: Logger(label: "test"))
             core.registry.authenticated(PeerID(name: "second"), from: address)
-            #expect(core.clientKeysAreDistinct == !shared)
-            #expect(core.preferredClient(from: address) == (shared ? nil : PeerID(name: "second")))
+            #expect(core.clientKeys.keysAreDistinct == !shared)
+            #expect(core.preferredClient(from: address, keys: core.clientKeys) == (shared ? nil : PeerID(name: "second")))
         }
     }
 
