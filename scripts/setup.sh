@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what swift-paddington needs beyond Swift itself: libsodium (Debian: libsodium-dev) and
-# pkg-config, which SwiftPM uses to find it, and iproute2 (`ip`), which the multi-host test bed uses
-# (scripts/hosts.sh). Does nothing when all are present.
+# pkg-config, which SwiftPM uses to find it, iproute2 (`ip`), which the multi-host test bed uses
+# (scripts/hosts.sh), and openssl, with which the TLS tests make a throw-away CA. Does nothing when all
+# are present.
 set -euo pipefail
 
 missing=()
@@ -12,6 +13,9 @@ elif ! pkg-config --exists libsodium; then
 fi
 if ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ]; then
     missing+=(iproute2)
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    missing+=(openssl)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -81,8 +81,9 @@ public struct MeshConfiguration: Sendable {
     /// own factory (a Prometheus registry per mesh, say) to keep meshes in one process apart without
     /// bootstrapping the process-wide system.
     public var metricsFactory: (any MetricsFactory)?
-    /// Called for every new connection, in either role, before the HTTP handlers are added: where a TLS
-    /// handler will go. Runs on the channel's event loop.
+    /// Called for every new connection, in either role, before the HTTP handlers are added and after
+    /// the TLS handler of a `wss://` connection (which goes first): handlers added here see the plain
+    /// HTTP and WebSocket bytes. Runs on the channel's event loop.
     package var channelInitializer: (@Sendable (any Channel, ConnectionRole) throws -> Void)?
 
     /// Settings with the given values; every parameter has the default listed in <doc:SessionsAndLimits>.

@@ -42,6 +42,7 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
             case protocolViolation
             case shutdown
             case transport
+            case tls
             case unsupportedByPeer
             case deadlineExceeded
             case remoteError
@@ -123,6 +124,10 @@ public struct PaddingtonError: Error, Sendable, CustomStringConvertible {
         public static let shutdown = Code(.shutdown)
         /// The network transport failed (connect refused, reset, bind failure, ...).
         public static let transport = Code(.transport)
+        /// TLS failed on a `wss://` link: the certificate is for another host, expired or not signed by
+        /// a trusted CA; a plain client reached a TLS port or a TLS client a plain one; or the TLS
+        /// handshake failed otherwise. The message says which.
+        public static let tls = Code(.tls)
 
         // The agent layer (docs/agents.md).
 

@@ -14,14 +14,21 @@ public struct ServerEntry: Sendable, Equatable, CustomStringConvertible {
     /// The wire protocols this link may use; nil follows ``ServiceConfiguration/protocolPolicy``.
     /// (`protocol = "auto" | "2" | "1"` in the entry; the Rust crate ignores the key.)
     public var protocolPolicy: ProtocolPolicy?
+    /// For a `wss://` server: a PEM file of the CAs its certificate must chain to (`tls_ca = "/path/ca.pem"`
+    /// in the entry; a key of ours, which the Rust crate ignores). Nil follows
+    /// ``ServiceConfiguration/tlsCA``, and when that is nil too, the system's roots are trusted.
+    public var tlsCA: String?
 
     /// A server entry from its parts; ``ServiceConfiguration/addServer(_:)`` makes one from an invitation.
-    public init(name: String, url: WebSocketURL, zone: String, keys: EnvelopeKeys, protocolPolicy: ProtocolPolicy? = nil) {
+    public init(
+        name: String, url: WebSocketURL, zone: String, keys: EnvelopeKeys, protocolPolicy: ProtocolPolicy? = nil, tlsCA: String? = nil
+    ) {
         self.name = name
         self.url = url
         self.zone = zone
         self.keys = keys
         self.protocolPolicy = protocolPolicy
+        self.tlsCA = tlsCA
     }
 
     /// The name, zone and URL; the keys print as `<redacted>`.
@@ -145,6 +152,18 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Empty (the default): the header is believed from no one. A trusted proxy is exempt from
     /// ``MeshConfiguration/maxConnectionsPerAddress``, since all its clients share its address.
     public var trustedProxies: [IPAllowance] = []
+    /// The listener's TLS certificate chain: a PEM file, the leaf first, then its intermediates
+    /// (`tls_certificate = "/path/chain.pem"`; a key of ours, which the Rust crate ignores). With
+    /// ``tlsKey``, the listener serves TLS 1.2 and 1.3 only (`wss://`); give the service a `wss://`
+    /// ``url`` so that invitations say so. A relative path in a file is taken from the file's folder
+    /// when it is loaded, and saved as the absolute path.
+    public var tlsCertificate: String?
+    /// The private key of ``tlsCertificate``: a PEM file (`tls_key = "/path/key.pem"`), which should be
+    /// readable by the service's user only (mode 0600).
+    public var tlsKey: String?
+    /// A PEM file of the CAs that `wss://` servers' certificates must chain to, for every server entry
+    /// without a ``ServerEntry/tlsCA`` of its own (`tls_ca = "/path/ca.pem"`). Nil: the system's roots.
+    public var tlsCA: String?
     /// Servers this service dials.
     public var servers: [ServerEntry]
     /// Clients that may dial in.
@@ -396,7 +415,20 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Parses configuration text. Unknown keys are ignored, as in the Rust crate.
     ///
     /// - Throws: `PaddingtonError.Code.invalidConfiguration` naming the source and field.
+    ///
+    /// The files that `tls_certificate`, `tls_key` and `tls_ca` name are read and checked (PEM
+    /// certificates, a private key that matches the certificate); a relative path is taken from the
+    /// current folder (``load(from:)`` takes it from the file's folder).
     public static func parse(_ text: String, source: String = "<string>") throws -> ServiceConfiguration {
+        try parse(text, source: source, directory: nil)
+    }
+
+    /// Parses configuration text whose relative TLS paths are relative to `directory` (nil: as given).
+    static func parse(_ text: String, source: String, directory: String?) throws -> ServiceConfiguration {
+        func resolved(_ path: String) -> String {
+            guard let directory, !path.hasPrefix("/") else { return path }
+            return directory.hasSuffix("/") ? directory + path : directory + "/" + path
+        }
         let reader = TOMLReader(source: source, code: .invalidConfiguration)
         let root = try reader.parse(text)
         let name = try reader.name(root, "name", path: "name")
@@ -418,6 +450,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
         }
         config.protocolPolicy = try protocolPolicy(root, reader: reader, path: "protocol") ?? .auto
+        config.tlsCertificate = try tlsPath(root, "tls_certificate", reader: reader).map(resolved)
+        config.tlsKey = try tlsPath(root, "tls_key", reader: reader).map(resolved)
+        config.tlsCA = try tlsPath(root, "tls_ca", reader: reader).map(resolved)
+        _ = try TLSSetup.serverContext(for: config, source: source)
+        if let ca = config.tlsCA { _ = try TLSSetup.certificates(at: ca, field: "tls_ca", source: source) }
 
         for (index, entry) in try reader.tables(root, "servers", path: "servers").enumerated() {
             let path = "servers[\(index)]"
@@ -428,7 +465,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 keys: EnvelopeKeys(
                     inner: try reader.key(entry, "inner_key", path: "\(path).inner_key"),
                     outer: try reader.key(entry, "outer_key", path: "\(path).outer_key")),
-                protocolPolicy: try protocolPolicy(entry, reader: reader, path: "\(path).protocol"))
+                protocolPolicy: try protocolPolicy(entry, reader: reader, path: "\(path).protocol"),
+                tlsCA: try tlsPath(entry, "tls_ca", path: "\(path).tls_ca", reader: reader).map(resolved))
+            if let ca = server.tlsCA { _ = try TLSSetup.certificates(at: ca, field: "\(path).tls_ca", source: source) }
             guard !config.servers.contains(where: { $0.name == server.name && $0.zone == server.zone }) else {
                 throw reader.fail(path, "repeats server \(server.name)@\(server.zone)")
             }
@@ -506,6 +545,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
         return policy
     }
 
+    private static func tlsPath(_ table: TOML.Table, _ key: String, path: String? = nil, reader: TOMLReader) throws -> String? {
+        guard let text = try reader.optionalString(table, key, path: path ?? key) else { return nil }
+        guard !text.isEmpty else { throw reader.fail(path ?? key, "must name a PEM file, not be empty") }
+        return text
+    }
+
     private static func allowance(_ entry: TOML.Table, reader: TOMLReader, path: String) throws -> IPAllowance {
         let value = try reader.value(entry, "ip", path: path)
         if case .string = value {
@@ -530,7 +575,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// Loads and validates a configuration file.
     public static func load(from path: String) throws -> ServiceConfiguration {
-        try parse(try FileIO.read(path, code: .invalidConfiguration), source: path)
+        let directory = (path as NSString).deletingLastPathComponent
+        return try parse(
+            try FileIO.read(path, code: .invalidConfiguration), source: path,
+            directory: directory.isEmpty ? FileManager.default.currentDirectoryPath : directory)
     }
 
     /// The TOML text, in the Rust crate's field order and layout.
@@ -544,12 +592,16 @@ public struct ServiceConfiguration: Sendable, Equatable {
         if let proxyHeader { root["proxy_header"] = .string(proxyHeader) }
         if !trustedProxies.isEmpty { root["trusted_proxies"] = .array(trustedProxies.map { .string($0.description) }) }
         if protocolPolicy != .auto { root["protocol"] = .string(protocolPolicy.description) }
+        if let tlsCertificate { root["tls_certificate"] = .string(tlsCertificate) }
+        if let tlsKey { root["tls_key"] = .string(tlsKey) }
+        if let tlsCA { root["tls_ca"] = .string(tlsCA) }
         root["servers"] = .array(servers.map { server in
             var table = TOML.Table()
             table["name"] = .string(server.name)
             table["url"] = .string(server.url.description)
             table["zone"] = .string(server.zone)
             if let policy = server.protocolPolicy { table["protocol"] = .string(policy.description) }
+            if let tlsCA = server.tlsCA { table["tls_ca"] = .string(tlsCA) }
             table["inner_key"] = .key(server.keys.inner)
             table["outer_key"] = .key(server.keys.outer)
             return .table(table)

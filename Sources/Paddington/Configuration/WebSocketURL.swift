@@ -4,7 +4,7 @@
 /// a missing port is the scheme's default; with the default port the result is `scheme://host` and
 /// **the path is dropped**, otherwise it is `scheme://host:port/path` (path `/` when none).
 public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
-    /// True for `wss` (TLS, which swift-paddington does not speak yet: a mesh refuses to dial it).
+    /// True for `wss`: the mesh dials it over TLS, checking the server's certificate for ``host``.
     public var isSecure: Bool
     /// The host name or address, lowercased; an IPv6 address without its brackets.
     public var host: String

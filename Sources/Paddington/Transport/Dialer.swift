@@ -54,14 +54,12 @@ struct Dialer {
         let salts = ConnectionSalts.generate()
         var controller: LinkController?
         var established = false
+        var tls: TLSSetup.ClientSide?
         do {
-            guard !server.url.isSecure else {
-                throw PaddingtonError(.invalidConfiguration,
-                    "\(server.url) needs TLS, which swift-paddington does not speak yet; dial the server's plain ws:// port or a local TLS proxy")
-            }
+            if server.url.isSecure { tls = try TLSSetup.ClientSide(server: server, configuration: core.configuration) }
             var headers = ClientHandshake.upgradeHeaders(salts: salts, keys: server.keys)
             if let offer { headers.append((ProtocolOffer.headerName, offer)) }
-            let (upgrade, linkController) = try await connect(server, headers: headers)
+            let (upgrade, linkController) = try await connect(server, headers: headers, tls: tls)
             controller = linkController
             let upgraded = try await upgrade.get()
             handOffFromEventLoop()
@@ -100,7 +98,7 @@ struct Dialer {
         } catch {
             if established { return true }
             if core.isShuttingDown { return false }
-            let failure = core.classify(error, controller: controller, during: "connecting to \(address)")
+            let failure = tls?.failure(address: address) ?? core.classify(error, controller: controller, during: "connecting to \(address)")
             logger.notice("handshake failed", metadata: [
                 "peer": "\(peer)", "peer.address": "\(address)", "reason": "\(failure.code)", "error": "\(failure.message)",
             ])
@@ -136,7 +134,7 @@ struct Dialer {
         }
     }
 
-    private func connect(_ server: ServerEntry, headers extra: [(String, String)]) async throws
+    private func connect(_ server: ServerEntry, headers extra: [(String, String)], tls: TLSSetup.ClientSide?) async throws
         -> (EventLoopFuture<OutboundUpgrade>, LinkController)
     {
         let options = core.options
@@ -154,6 +152,7 @@ struct Dialer {
                 channel.eventLoop.makeCompletedFuture {
                     let controller = LinkController(channel: channel, configuration: configuration)
                     controller.armStep()
+                    try tls?.addHandler(to: channel)
                     try options.channelInitializer?(channel, .client)
                     let statusRecorder = NIOLockedValueBox<ResponseStatusRecorder?>(nil)
                     let upgrader = NIOTypedWebSocketClientUpgrader<OutboundUpgrade>(

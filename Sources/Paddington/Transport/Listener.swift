@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// Accepts the connections of a service's clients: binds (and re-binds with backoff after a failure),
@@ -102,6 +103,8 @@ final class Listener: Sendable {
             } catch {
                 unbound()
                 if core.isShuttingDown || Task.isCancelled { return }
+                // Unusable TLS files: whoever waits for the port learns why (a re-bind may still succeed).
+                if let error = error as? PaddingtonError, error.code == .invalidConfiguration { finish(error) }
                 logger.error("listener failed", metadata: ["address": "\(configuration.ip):\(configuration.port)", "error": "\(error)"])
             }
             let delay = core.options.reconnect.delay(attempt: attempt, random: Double.random(in: 0...1))
@@ -112,20 +115,22 @@ final class Listener: Sendable {
 
     private func bind() async throws -> NIOAsyncChannel<EventLoopFuture<InboundUpgrade>, Never> {
         let core = self.core
+        // Read at each bind, so a re-bind picks up renewed certificate files.
+        let tls = try TLSSetup.serverContext(for: core.configuration)
         return try await ServerBootstrap(group: core.eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: core.configuration.ip.description, port: core.configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configure(channel, core: core)
+                    try Self.configure(channel, core: core, tls: tls)
                 }
             }
     }
 
     /// Sets up one accepted connection: admission limits, the upgrade's time limit, and an upgrader
     /// that refuses, before any 101, addresses no client may use and requests without valid salt headers.
-    private static func configure(_ channel: any Channel, core: MeshCore) throws -> EventLoopFuture<InboundUpgrade> {
+    private static func configure(_ channel: any Channel, core: MeshCore, tls: NIOSSLContext?) throws -> EventLoopFuture<InboundUpgrade> {
         let options = core.options
         let addressText = channel.remoteAddress?.description ?? "unknown"
         guard let ipText = channel.remoteAddress?.ipAddress, let address = IPAddress(ipText) else {
@@ -145,6 +150,7 @@ final class Listener: Sendable {
         channel.closeFuture.whenComplete { _ in admission.closed() }
         let controller = LinkController(channel: channel, configuration: core.linkConfiguration)
         controller.armStep()
+        if let tls { try TLSSetup.addServerHandler(to: channel, context: tls) }
         try options.channelInitializer?(channel, .server)
         let clients = core.configuration.clients
         // Why the upgrade was refused before the protocol decision: an address no client may use, or a
@@ -252,8 +258,11 @@ final class Listener: Sendable {
             let failure: PaddingtonError
             if controller.stepTimedOut {
                 failure = PaddingtonError(.timeout, "no complete upgrade request within \(options.handshakeTimeout)")
+            } else if let tlsFailure = TLSSetup.serverFailure(observer.error) {
+                failure = tlsFailure
             } else if let parseError = observer.error {
-                failure = PaddingtonError(.protocolViolation, "the HTTP request is malformed or too large", cause: parseError)
+                failure = TLSSetup.plainPortFailure(parseError, isTLSPort: tls != nil)
+                    ?? PaddingtonError(.protocolViolation, "the HTTP request is malformed or too large", cause: parseError)
             } else {
                 failure = PaddingtonError(.connectionClosed, "the connection ended before the upgrade", cause: error)
             }
