@@ -116,7 +116,7 @@ struct TLSTests {
         /// A file for a child's output (a pipe could fill up and stall it).
         private static func folderOutput() -> (url: URL, handle: FileHandle) {
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("paddington-openssl-\(UUID().uuidString).txt")
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             return (url, (try? FileHandle(forWritingTo: url)) ?? FileHandle.nullDevice)
         }
     }
