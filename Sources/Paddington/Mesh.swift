@@ -267,11 +267,12 @@ public actor Mesh: Service {
     /// Puts a new configuration in force without a restart: added clients may connect, removed clients
     /// and servers are disconnected, added servers are dialled, and changed keys apply to new
     /// handshakes. Live links of changed peers stay up; with `reconnectNow`, links to changed servers
-    /// are closed so that they are dialled again at once with the new entry.
+    /// are closed so that they are dialled again at once with the new entry. The TLS certificate and
+    /// key files are read again: new connections get a renewed certificate.
     ///
     /// - Returns: what changed.
-    /// - Throws: `PaddingtonError.Code.invalidConfiguration`, with nothing changed, when the new
-    ///   configuration changes what only a restart can: the name, the listen address or port, or
+    /// - Throws: `PaddingtonError.Code.invalidConfiguration`, with nothing changed, when its TLS files
+    ///   cannot be used, or when the new configuration changes what only a restart can: the name, the listen address or port, or
     ///   clients for a service that started without any (it does not listen).
     @discardableResult
     public nonisolated func reload(_ configuration: ServiceConfiguration, reconnectNow: Bool = false) throws -> ReloadSummary {
@@ -287,7 +288,13 @@ public actor Mesh: Service {
         guard needsRestart.isEmpty else {
             throw PaddingtonError(.invalidConfiguration, "the new configuration changes \(needsRestart.joined(separator: " and ")), which needs a restart; nothing was changed")
         }
-        let summary = core.replaceConfiguration(with: configuration)
+        // The certificate files are read again, so that a renewed certificate needs no restart.
+        let tls = listens ? try TLSSetup.serverContext(for: configuration, source: "the new configuration") : nil
+        var summary = core.replaceConfiguration(with: configuration)
+        if listens {
+            core.serverTLS = tls
+            summary.tlsCertificateReloaded = tls != nil
+        }
         let closed = PaddingtonError(.connectionClosed, "removed from the configuration by a reload")
         for peer in summary.clientsRemoved + summary.serversRemoved {
             core.registry.link(for: peer)?.close(reason: closed)

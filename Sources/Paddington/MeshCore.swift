@@ -2,6 +2,7 @@ import Foundation
 import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
+import NIOSSL
 import PaddingtonCrypto
 import NIOCore
 
@@ -18,6 +19,13 @@ final class MeshCore: Sendable {
     }
 
     private let live: NIOLockedValueBox<Live>
+    private let tlsContext = NIOLockedValueBox<NIOSSLContext?>(nil)
+    /// The listener's TLS context, nil for plain ws://: made at each bind and each reload (a renewed
+    /// certificate applies to the next connection).
+    var serverTLS: NIOSSLContext? {
+        get { tlsContext.withLockedValue { $0 } }
+        set { tlsContext.withLockedValue { $0 = newValue } }
+    }
     /// The last batch of changes being handed to the application (the next one waits for it).
     private let saving = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// This service's name (a reload cannot change it).

@@ -36,7 +36,7 @@ extension Doctor {
                 fix: "run `paddington rotate \(client.name) --zone \(client.zone) --config \(path)` and deliver the new invitation")
         } + service.servers.map { server in
             KeyOwner(label: "server \(server.name)@\(server.zone)", keys: server.keys,
-                fix: "ask \(server.name)'s operator for a new invitation (`paddington rotate` there), then `paddington remove \(server.name) --zone \(server.zone)` and `paddington accept` it")
+                fix: "ask \(server.name)'s operator for a new invitation (`paddington rotate` there), then `paddington accept` it here")
         }
         guard !owners.isEmpty else {
             return [DoctorCheck("keys", .info, subject: path, "keys: \(service.name) has no peers yet")]

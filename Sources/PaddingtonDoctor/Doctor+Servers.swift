@@ -54,9 +54,10 @@ extension Doctor {
         }
         checks.append(DoctorCheck("server.reachable", .pass, subject: peer, "\(label): \(target) accepts TCP connections"))
         guard !server.url.isSecure else {
-            checks.append(DoctorCheck("server.upgrade", .warning, subject: peer,
-                "\(label): \(server.url) needs TLS, which this build does not speak: upgrade and handshake not checked",
-                fix: "dial the server's plain ws:// port, or a local TLS proxy"))
+            // TLS: the handshake checks the certificate for the URL's host, so the name is kept.
+            checks.append(DoctorCheck("server.upgrade", .info, subject: peer,
+                "\(label): \(server.url) is TLS: the upgrade is checked by the handshake below"))
+            checks += await handshakeChecks(server, service: service, label: label)
             return checks
         }
         // Upgrade.
@@ -211,11 +212,11 @@ extension Doctor {
         switch error.code {
         case .authenticationFailed, .decryptionFailed:
             return ("wrong keys: the server does not hold this invitation's keys: \(reason)",
-                "ask \(server.name)'s operator for a new invitation (`paddington rotate` there), then `paddington remove \(server.name) --zone \(server.zone)` and `paddington accept` it")
+                "ask \(server.name)'s operator for a new invitation (`paddington rotate` there), then `paddington accept` it here and `paddington reload`")
         case .connectionClosed, .connectionLost:
             // A server that holds no matching keys says nothing: it closes after our first frame.
             return ("wrong keys, most likely: the server closed the connection after the upgrade without a word, as it does when no client it allows from this address holds these keys: \(reason)",
-                "ask \(server.name)'s operator for a new invitation (`paddington rotate` there), then `paddington remove \(server.name) --zone \(server.zone)` and `paddington accept` it")
+                "ask \(server.name)'s operator for a new invitation (`paddington rotate` there), then `paddington accept` it here and `paddington reload`")
         case .ipNotAllowed:
             return ("IP not allowed: \(reason)", "ask \(server.name)'s operator to allow this host's address (`paddington invite NAME --ip ADDRESS` there)")
         case .peerNameMismatch, .peerZoneMismatch:
@@ -224,6 +225,9 @@ extension Doctor {
             return ("the protocols do not agree: \(reason)", "check `protocol` in this entry and on the server")
         case .timeout:
             return ("timeout: \(reason)", "the server is overloaded or a proxy holds the connection; try again, or raise --timeout")
+        case .tls:
+            return ("TLS: \(reason)",
+                "renew the server's certificate, or name the CA that signed it with tls_ca in this entry, or dial the host the certificate names")
         case .transport:
             return ("cannot connect: \(reason)", "check that the server runs and the URL's port")
         default:

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Paddington
 
@@ -46,7 +47,7 @@ package struct Doctor: Sendable {
         guard let parsed else { return results }
         let agent = await runningAgent(parsed)
         report([await listenCheck(parsed, agent: agent)])
-        report([tlsHook(parsed)])
+        report(tlsChecks(parsed))
         if configuration.checkServers {
             for server in parsed.servers {
                 report(await serverChecks(server, service: parsed, agent: agent))
@@ -62,8 +63,39 @@ package struct Doctor: Sendable {
         !results.contains { $0.status == .fail }
     }
 
-    /// The checks that other parts of the project will fill in.
-    func tlsHook(_ service: ServiceConfiguration) -> DoctorCheck {
-        DoctorCheck("tls", .info, "TLS certificates: not configured (this build listens and dials plain ws:// only)")
+    /// The listener's TLS certificate: readable, for which names, and how long it stays valid.
+    func tlsChecks(_ service: ServiceConfiguration, now: Date = Date()) -> [DoctorCheck] {
+        guard let path = service.tlsCertificate else {
+            return [DoctorCheck("tls", .info, "TLS: not configured (the listener speaks plain ws://; tls_certificate and tls_key turn it on)")]
+        }
+        let leaf: (names: [String], notBefore: Date, notAfter: Date, covers: Bool)
+        do {
+            leaf = try TLSSetup.leaf(at: path, field: "tls_certificate", source: configuration.configPath, host: service.url.host)
+        } catch {
+            return [DoctorCheck("tls", .fail, subject: path, (error as? PaddingtonError)?.message ?? "\(error)",
+                fix: "point tls_certificate at the PEM chain (leaf first), then paddington reload")]
+        }
+        let names = leaf.names.joined(separator: ", ")
+        let days = Int(leaf.notAfter.timeIntervalSince(now) / 86_400)
+        var checks: [DoctorCheck] = []
+        if leaf.notAfter <= now {
+            checks.append(DoctorCheck("tls", .fail, subject: path, "the TLS certificate for \(names) expired at \(Self.timestamp(leaf.notAfter)): clients refuse it",
+                fix: "renew it into \(path), then paddington reload (no restart needed)"))
+        } else if leaf.notBefore > now {
+            checks.append(DoctorCheck("tls", .fail, subject: path, "the TLS certificate for \(names) is not valid before \(Self.timestamp(leaf.notBefore))",
+                fix: "check this host's clock, or the certificate's dates"))
+        } else if days < 14 {
+            checks.append(DoctorCheck("tls", .warning, subject: path, "the TLS certificate for \(names) expires in \(days) day(s), at \(Self.timestamp(leaf.notAfter))",
+                fix: "renew it into \(path), then paddington reload"))
+        } else {
+            checks.append(DoctorCheck("tls", .pass, subject: path, "the TLS certificate for \(names) is valid until \(Self.timestamp(leaf.notAfter))"))
+        }
+        let host = service.url.host
+        if service.url.isSecure, !leaf.covers {
+            checks.append(DoctorCheck("tls.name", .fail, subject: path,
+                "the TLS certificate is for \(names), not \(host), the host the invitations give: clients refuse it",
+                fix: "get a certificate for \(host), or give the url the certificate's name (paddington listen --url)"))
+        }
+        return checks
     }
 }

@@ -27,7 +27,7 @@ struct DoctorCommandTests {
         #expect(out.contains("✔ service.toml parses: service portal, listening on 127.0.0.1:\(port), 1 client(s), 0 server(s)\n"))
         #expect(out.contains("✔ invitations/invite_portal_agent_default.toml is the current invitation of a client of portal\n"))
         #expect(out.contains("✔ listen: 127.0.0.1:\(port) is free (bound and released it)\n"))
-        #expect(out.contains("- TLS certificates: not configured"))
+        #expect(out.contains("- TLS: not configured"))
         let keyHex = try #require(try String(contentsOfFile: config, encoding: .utf8).split(separator: "\"").first { $0.count == 64 })
         #expect(!out.contains(keyHex) && !err.contains(keyHex))
 

@@ -169,3 +169,42 @@ struct DoctorFileTests {
         #expect(!Doctor.healthy(results))
     }
 }
+
+/// The listener's TLS certificate, with a throw-away CA made by `openssl`.
+@Suite("doctor: TLS")
+struct DoctorTLSTests {
+    static func service(certificate: String, url: String, pki: TestPKI) throws -> ServiceConfiguration {
+        var config = try ServiceConfiguration(name: "portal", url: url, ip: "127.0.0.1", port: 6501)
+        config.tlsCertificate = pki.path("\(certificate).pem")
+        config.tlsKey = pki.path("\(certificate).key")
+        return config
+    }
+
+    @Test("a certificate about to expire warns; an expired one fails; one for another host fails; without TLS, one line says so")
+    func certificates() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+
+        _ = try scratch.write(try Self.service(certificate: "good", url: "wss://localhost:6501", pki: pki))
+        var results = await scratch.doctor(checkServers: false).run()
+        let soon = try #require(results.one("tls"))
+        #expect(soon.status == .warning && soon.message.contains("for localhost, 127.0.0.1 expires in"), "\(soon.line)")
+        #expect(results.one("tls.name") == nil)
+
+        _ = try scratch.write(try Self.service(certificate: "expired", url: "wss://localhost:6501", pki: pki))
+        results = await scratch.doctor(checkServers: false).run()
+        let expired = try #require(results.one("tls"))
+        #expect(expired.status == .fail && expired.line.contains("expired at 2020-01-02T00:00:00Z") && expired.line.contains("paddington reload"), "\(expired.line)")
+
+        _ = try scratch.write(try Self.service(certificate: "wrong-host", url: "wss://localhost:6501", pki: pki))
+        results = await scratch.doctor(checkServers: false).run()
+        let name = try #require(results.one("tls.name"))
+        #expect(name.status == .fail && name.message.contains("is for other.example, 127.0.0.1, not localhost"), "\(name.line)")
+
+        _ = try scratch.write(try ServiceConfiguration(name: "portal", url: "ws://127.0.0.1:6501", ip: "127.0.0.1", port: 6501))
+        results = await scratch.doctor(checkServers: false).run()
+        #expect(results.one("tls")?.line == "- TLS: not configured (the listener speaks plain ws://; tls_certificate and tls_key turn it on)")
+    }
+}

@@ -14,6 +14,9 @@ public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
     /// Servers whose URL, keys or protocol changed; used at the next dial (at once with `reconnectNow`).
     public var serversChanged: [PeerID] = []
 
+    /// Whether the listener's TLS certificate and key were read again (they apply to new connections).
+    public var tlsCertificateReloaded = false
+
     /// Nothing changed.
     public init() {}
 
@@ -32,13 +35,14 @@ public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
         serversChanged = new.servers.filter { server in oldServers[id(server)].map { $0 != server } ?? false }.map(id)
     }
 
-    /// Whether the reload changed no peer.
+    /// Whether the reload changed no peer (the TLS certificate aside).
     public var isEmpty: Bool {
         clientsAdded.isEmpty && clientsRemoved.isEmpty && clientsChanged.isEmpty
             && serversAdded.isEmpty && serversRemoved.isEmpty && serversChanged.isEmpty
     }
 
-    /// `clients +a@z -b@z ~c@z; servers +d@z` (or `no change`).
+    /// `clients +a@z -b@z ~c@z; servers +d@z` (or `no change`), then `; TLS certificate read again`
+    /// when it was.
     public var description: String {
         func list(_ prefix: String, _ peers: [PeerID]) -> [String] { peers.map { "\(prefix)\($0)" } }
         let clients = list("+", clientsAdded) + list("-", clientsRemoved) + list("~", clientsChanged)
@@ -46,6 +50,8 @@ public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
         var parts: [String] = []
         if !clients.isEmpty { parts.append("clients " + clients.joined(separator: " ")) }
         if !servers.isEmpty { parts.append("servers " + servers.joined(separator: " ")) }
-        return parts.isEmpty ? "no change" : parts.joined(separator: "; ")
+        if parts.isEmpty { parts.append("no change") }
+        if tlsCertificateReloaded { parts.append("TLS certificate read again") }
+        return parts.joined(separator: "; ")
     }
 }

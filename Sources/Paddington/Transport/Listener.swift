@@ -115,30 +115,32 @@ final class Listener: Sendable {
 
     private func bind() async throws -> NIOAsyncChannel<EventLoopFuture<InboundUpgrade>, Never> {
         let core = self.core
-        // Read at each bind, so a re-bind picks up renewed certificate files.
-        let tls = try TLSSetup.serverContext(for: core.configuration)
+        // Read at each bind (and at each reload), so renewed certificate files are picked up.
+        core.serverTLS = try TLSSetup.serverContext(for: core.configuration)
         return try await ServerBootstrap(group: core.eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: core.configuration.ip.description, port: core.configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configure(channel, core: core, tls: tls)
+                    try Self.configure(channel, core: core)
                 }
             }
     }
 
     /// Sets up one accepted connection: admission limits, the upgrade's time limit, and an upgrader
     /// that refuses, before any 101, addresses no client may use and requests without valid salt headers.
-    private static func configure(_ channel: any Channel, core: MeshCore, tls: NIOSSLContext?) throws -> EventLoopFuture<InboundUpgrade> {
+    private static func configure(_ channel: any Channel, core: MeshCore) throws -> EventLoopFuture<InboundUpgrade> {
         let options = core.options
+        let tls = core.serverTLS
+        let service = core.configuration
         let addressText = channel.remoteAddress?.description ?? "unknown"
         guard let ipText = channel.remoteAddress?.ipAddress, let address = IPAddress(ipText) else {
             channel.close(promise: nil)
             return channel.eventLoop.makeSucceededFuture(
                 .refused(address: addressText, error: PaddingtonError(.transport, "no peer address")))
         }
-        let proxies = ProxyHeaderRule(header: core.configuration.proxyHeader, trustedProxies: core.configuration.trustedProxies)
+        let proxies = ProxyHeaderRule(header: service.proxyHeader, trustedProxies: service.trustedProxies)
         let admission: Admission
         switch core.admission.admit(address, perAddressLimit: !proxies.trusts(address)) {
         case .failure(let refusal):
@@ -152,7 +154,7 @@ final class Listener: Sendable {
         controller.armStep()
         if let tls { try TLSSetup.addServerHandler(to: channel, context: tls) }
         try options.channelInitializer?(channel, .server)
-        let clients = core.configuration.clients
+        let clients = service.clients
         // Why the upgrade was refused before the protocol decision: an address no client may use, or a
         // proxy header that is not an address.
         let refusal = NIOLockedValueBox<PaddingtonError?>(nil)
@@ -171,7 +173,7 @@ final class Listener: Sendable {
         }
 
         let observer = UpgradeErrorObserver()
-        let policy = core.configuration.protocolPolicy
+        let policy = service.protocolPolicy
         // What the protocol header decided, from shouldUpgrade to the pipeline or the refusal.
         let negotiation = NIOLockedValueBox<Result<NegotiatedProtocol, NegotiationRefusal>?>(nil)
         let upgrader = NIOTypedWebSocketServerUpgrader<InboundUpgrade>(

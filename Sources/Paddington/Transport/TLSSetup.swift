@@ -11,7 +11,7 @@ import PaddingtonCrypto
 ///
 /// TLS is only a layer: the upgrade request, the handshake of protocol 1 or 2 and every frame above it
 /// are the same bytes as on a plain `ws://` connection.
-enum TLSSetup {
+package enum TLSSetup {
     // MARK: Files
 
     /// The certificates of a PEM file (a chain: the leaf first; or the CAs to trust).
@@ -30,6 +30,21 @@ enum TLSSetup {
             throw fail(source, field, "names '\(path)', which holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
         return certificates
+    }
+
+    /// The leaf (first) certificate of a PEM chain: the names it is for, and when it is valid.
+    ///
+    /// - Throws: `PaddingtonError.Code.invalidConfiguration` as ``certificates(at:field:source:)``.
+    /// `covers` says whether it is for `host` (a name, or an address in its subject alternative names).
+    package static func leaf(at path: String, field: String, source: String, host: String)
+        throws -> (names: [String], notBefore: Date, notAfter: Date, covers: Bool)
+    {
+        let chain = try certificates(at: path, field: field, source: source)
+        let leaf = chain[0]
+        let names = names(of: leaf)
+        let covers = IPAddress(host).map { address in names.contains { IPAddress($0) == address } } ?? certificate(leaf, isFor: host)
+        return (names, Date(timeIntervalSince1970: TimeInterval(leaf.notValidBefore)),
+                Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)), covers)
     }
 
     /// The private key of a PEM file.
