@@ -76,7 +76,7 @@ public struct MeshConfiguration: Sendable {
     /// server is told they were not stored). nil (the default) keeps such changes in memory only, and a
     /// mesh without it neither replaces its clients' single-use keys nor takes new keys from a server.
     public var configurationChanged: (@Sendable (ConfigurationChange) async throws -> Void)?
-    /// Where the mesh's metrics go (`docs/operations-metrics.md` lists them): nil, the default, uses the
+    /// Where the mesh's metrics go (`docs/operations.md` lists them): nil, the default, uses the
     /// backend bootstrapped in swift-metrics' `MetricsSystem` (a no-op until one is). Give each mesh its
     /// own factory (a Prometheus registry per mesh, say) to keep meshes in one process apart without
     /// bootstrapping the process-wide system.

@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 /// Counters of one mesh, by reason. Read a snapshot with ``Mesh/statistics``; the same events go to
 /// swift-metrics through ``MeshConfiguration/metricsFactory`` (`paddington_handshakes_total`,
 /// `paddington_disconnections_total`, `paddington_messages_total`, `paddington_messages_unhandled_total`
-/// and others, listed with their labels in `docs/operations-metrics.md`).
+/// and others, listed with their labels in `docs/operations.md`).
 public struct MeshStatistics: Sendable, Equatable {
     /// Refused connections and failed handshakes, by `PaddingtonError.Code` name.
     public var handshakeFailures: [String: Int] = [:]

@@ -2,7 +2,7 @@ import CoreMetrics
 
 /// The swift-metrics instruments of one mesh, made with the factory of
 /// ``MeshConfiguration/metricsFactory``. Every metric name always carries the same dimension names
-/// (swift-prometheus refuses one name with two sets of label names); `docs/operations-metrics.md`
+/// (swift-prometheus refuses one name with two sets of label names); `docs/operations.md`
 /// lists them.
 ///
 /// Per-link instruments are made once, when a link is established (``LinkMetrics``); the hot paths only
