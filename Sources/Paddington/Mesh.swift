@@ -285,6 +285,12 @@ public actor Mesh: Service {
         if !listens, !configuration.clients.isEmpty {
             needsRestart.append("clients for a service that started without any, so it does not listen")
         }
+        if configuration.healthcheckPort != current.healthcheckPort {
+            needsRestart.append("heathcheck_port (\(current.healthcheckPort.map(String.init) ?? "none") → \(configuration.healthcheckPort.map(String.init) ?? "none"))")
+        }
+        if (configuration.tlsCertificate == nil) != (current.tlsCertificate == nil) {
+            needsRestart.append("whether the listener speaks TLS")
+        }
         guard needsRestart.isEmpty else {
             throw PaddingtonError(.invalidConfiguration, "the new configuration changes \(needsRestart.joined(separator: " and ")), which needs a restart; nothing was changed")
         }
@@ -295,18 +301,26 @@ public actor Mesh: Service {
             core.serverTLS = tls
             summary.tlsCertificateReloaded = tls != nil
         }
-        let closed = PaddingtonError(.connectionClosed, "removed from the configuration by a reload")
-        for peer in summary.clientsRemoved + summary.serversRemoved {
-            core.registry.link(for: peer)?.close(reason: closed)
-        }
-        if reconnectNow {
-            for peer in summary.serversChanged {
-                core.registry.link(for: peer)?.close(reason: PaddingtonError(.connectionClosed, "reconnecting with a reloaded server entry"))
+        // A peer can be both a client and a server (one link, whoever dialled): only the link of the
+        // role that changed is closed.
+        func close(_ peers: [PeerID], dialled: Bool, _ reason: String) {
+            for peer in peers {
+                guard let link = core.registry.link(for: peer), link.info.weDialled == dialled else { continue }
+                link.close(reason: PaddingtonError(.connectionClosed, reason))
             }
         }
+        close(summary.clientsRemoved, dialled: false, "removed from the configuration by a reload")
+        close(summary.serversRemoved, dialled: true, "removed from the configuration by a reload")
+        if reconnectNow { close(summary.serversChanged, dialled: true, "reconnecting with a reloaded server entry") }
         if !summary.serversAdded.isEmpty { commandSink.yield(.dialNewServers) }
         core.logger.notice("configuration reloaded", metadata: ["changes": "\(summary)"])
         return summary
+    }
+
+    /// Returns once the changes the mesh made to its own configuration so far were handed to
+    /// ``MeshConfiguration/configurationChanged`` (so that a reload reads the file with them).
+    package nonisolated func configurationChangesSaved() async {
+        await core.changesSaved()
     }
 
     /// Whether the listener runs: the service had clients when it was made.

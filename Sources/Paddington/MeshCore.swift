@@ -27,7 +27,7 @@ final class MeshCore: Sendable {
         set { tlsContext.withLockedValue { $0 = newValue } }
     }
     /// The last batch of changes being handed to the application (the next one waits for it).
-    private let saving = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let saving = NIOLockedValueBox<Task<Bool, Never>?>(nil)
     /// This service's name (a reload cannot change it).
     let name: String
     let options: MeshConfiguration
@@ -131,30 +131,71 @@ final class MeshCore: Sendable {
 
     /// A client authenticated with `keys`: makes the changes that follow, and hands them to
     /// ``MeshConfiguration/configurationChanged`` in order, off the caller's task. Returns the keys to
-    /// send the client when its single-use invitation is to be replaced over this link.
-    func keysUsed(by peer: PeerID, keys: EnvelopeKeys) -> EnvelopeKeys? {
+    /// send the client when its single-use invitation is to be replaced over this link, with the save
+    /// to wait for before sending them.
+    func keysUsed(by peer: PeerID, keys: EnvelopeKeys) -> (keys: EnvelopeKeys, saved: Task<Bool, Never>?)? {
         let (changes, replacement) = clientAuthenticated(peer, keys: keys)
-        if !changes.isEmpty { persist(changes) }
-        return replacement
+        let saved = changes.isEmpty ? nil : persist(changes)
+        return replacement.map { ($0, saved) }
     }
 
-    /// Hands `changes` to ``MeshConfiguration/configurationChanged``, in order, one batch at a time.
-    func persist(_ changes: [ConfigurationChange]) {
-        guard let save = options.configurationChanged else { return }
+    /// Hands `changes` to ``MeshConfiguration/configurationChanged``, in order after every batch before
+    /// it. The task's value says whether every change of the batch was saved.
+    @discardableResult
+    func persist(_ changes: [ConfigurationChange]) -> Task<Bool, Never>? {
+        guard let save = options.configurationChanged else { return nil }
         let logger = self.logger
-        let previous = saving.withLockedValue { $0 }
-        let task = Task {
-            await previous?.value
-            for change in changes {
-                do {
-                    try await save(change)
-                } catch {
-                    logger.error("a configuration change was not saved", metadata: ["change": "\(change)", "error": "\(error)"])
+        return saving.withLockedValue { last in
+            let previous = last
+            let task = Task<Bool, Never> {
+                _ = await previous?.value
+                var saved = true
+                for change in changes {
+                    do {
+                        try await save(change)
+                    } catch {
+                        saved = false
+                        logger.error("a configuration change was not saved", metadata: ["change": "\(change)", "error": "\(error)"])
+                    }
                 }
+                return saved
             }
+            last = task
+            return task
         }
-        saving.withLockedValue { $0 = task }
     }
+
+    /// Returns once every change handed to ``MeshConfiguration/configurationChanged`` so far was handled
+    /// (before a reload reads the file, so that it reads them).
+    func changesSaved() async {
+        _ = await saving.withLockedValue({ $0 })?.value
+    }
+
+    /// Undoes a single-use replacement whose start could not be saved: the invitation's keys are the
+    /// client's again, and the next connection tries again.
+    func abandonReplacement(for peer: PeerID, keys fresh: EnvelopeKeys) {
+        live.withLockedValue { live in
+            live.configuration.updateClient(peer) { client in
+                guard client.keys == fresh, let previous = client.previousKeys else { return }
+                client.keys = previous
+                client.previousKeys = nil
+                client.previousKeysUntil = nil
+            }
+            live.clientKeys = ClientKeys(live.configuration.clients)
+        }
+    }
+
+    /// Whether a link just registered is still configured: a client whose `keys` are still accepted
+    /// (inbound), or a server still dialled (outbound). A reload during its handshake may have removed it.
+    func stillConfigured(_ peer: PeerID, clientKeys keys: EnvelopeKeys?, now: Date = Date()) -> Bool {
+        live.withLockedValue { live in
+            guard let keys else { return live.configuration.servers.contains { $0.name == peer.name && $0.zone == peer.zone } }
+            return live.clientKeys.accepted(at: now).entries.contains { $0.name == peer.name && $0.zone == peer.zone && $0.keys == keys }
+        }
+    }
+
+    /// The servers a dialler runs for (for tests).
+    var diallingPeers: Set<PeerID> { live.withLockedValue { $0.dialling } }
 
     /// A client authenticated with `keys`: its invitation no longer expires; connecting with its current
     /// keys retires its previous ones; a single-use invitation's keys are replaced. Returns the changes

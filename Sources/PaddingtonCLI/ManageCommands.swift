@@ -61,14 +61,16 @@ struct Listen: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            var config = try file.load()
-            let oldURL = config.url
-            try config.setListenAddress(ip: ip ?? config.ip.description, port: port, url: url)
-            try refuseUndialableURL(config, urlGiven: url != nil)
-            try config.save(to: file.config)
-            print("\(config.name) listens on \(listenAddress(config)) once it has clients; invitations give the URL \(config.url)")
-            if !config.clients.isEmpty, oldURL != config.url {
-                print("Invitations already written give \(oldURL): write new ones with paddington rotate NAME.")
+            try ConfigurationLock.withLock(file.config) {
+                var config = try file.load()
+                let oldURL = config.url
+                try config.setListenAddress(ip: ip ?? config.ip.description, port: port, url: url)
+                try refuseUndialableURL(config, urlGiven: url != nil)
+                try config.save(to: file.config)
+                print("\(config.name) listens on \(listenAddress(config)) once it has clients; invitations give the URL \(config.url)")
+                if !config.clients.isEmpty, oldURL != config.url {
+                    print("Invitations already written give \(oldURL): write new ones with paddington rotate NAME.")
+                }
             }
         }
     }
@@ -106,23 +108,25 @@ struct Invite: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            var config = try file.load()
-            try refuseWithoutPort(config, file: file.config)
-            let allowance = try IPAllowance(parsing: ip)
-            let zone = zoneOrDefault(zone)
-            let path = out ?? "invitations/invite_\(config.name)_\(client)_\(zone).toml"
-            try refuseOverwrite(path, force: force)
-            let invitation = try config.addClient(client, allowing: allowance, zone: zone)
-            let index = config.clients.count - 1
-            if let expires { config.clients[index].expires = Date(timeIntervalSinceNow: Double(expires.seconds)) }
-            config.clients[index].singleUse = singleUse
-            try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
-            print("Invited \(client)@\(invitation.zone) from \(allowance); invitation written to \(path)")
-            if let until = config.clients[index].expires {
-                print("Its keys are refused after \(timestamp(until)) unless \(client) has connected by then.")
+            try ConfigurationLock.withLock(file.config) {
+                var config = try file.load()
+                try refuseWithoutPort(config, file: file.config)
+                let allowance = try IPAllowance(parsing: ip)
+                let zone = zoneOrDefault(zone)
+                let path = out ?? "invitations/invite_\(config.name)_\(client)_\(zone).toml"
+                try refuseOverwrite(path, force: force)
+                let invitation = try config.addClient(client, allowing: allowance, zone: zone)
+                let index = config.clients.count - 1
+                if let expires { config.clients[index].expires = Date(timeIntervalSinceNow: Double(expires.seconds)) }
+                config.clients[index].singleUse = singleUse
+                try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
+                print("Invited \(client)@\(invitation.zone) from \(allowance); invitation written to \(path)")
+                if let until = config.clients[index].expires {
+                    print("Its keys are refused after \(timestamp(until)) unless \(client) has connected by then.")
+                }
+                if singleUse { print("Single-use: its keys are replaced at the first connection of a peer of ours.") }
+                print("Send it to \(client) over a private channel: it holds the link's keys.")
             }
-            if singleUse { print("Single-use: its keys are replaced at the first connection of a peer of ours.") }
-            print("Send it to \(client) over a private channel: it holds the link's keys.")
         }
     }
 }
@@ -144,23 +148,27 @@ struct Accept: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            var config = try file.load()
-            let invite = try Invitation.load(from: invitation)
-            if let zone, zone != invite.zone {
-                throw ValidationError("\(invitation) is for zone '\(invite.zone)', not '\(zone)'")
-            }
-            if let index = config.servers.firstIndex(where: { $0.name == invite.name && $0.zone == invite.zone }) {
-                let policy = config.servers[index].protocolPolicy
-                try config.removeServer(invite.name, zone: invite.zone)
-                try config.addServer(invite)
-                config.servers[config.servers.count - 1].protocolPolicy = policy
-                try config.save(to: file.config)
-                print("Replaced server \(invite.name)@\(invite.zone), now at \(config.servers.last?.url.description ?? invite.url), with the invitation's keys")
-                print("A running agent uses them after `paddington reload` (`--now` to reconnect at once).")
-            } else {
-                try config.addServer(invite)
-                try config.save(to: file.config)
-                print("Added server \(invite.name)@\(invite.zone) at \(config.servers.last?.url.description ?? invite.url)")
+            try ConfigurationLock.withLock(file.config) {
+                var config = try file.load()
+                let invite = try Invitation.load(from: invitation)
+                if let zone, zone != invite.zone {
+                    throw ValidationError("\(invitation) is for zone '\(invite.zone)', not '\(zone)'")
+                }
+                if let index = config.servers.firstIndex(where: { $0.name == invite.name && $0.zone == invite.zone }) {
+                    let previous = config.servers[index]
+                    try config.removeServer(invite.name, zone: invite.zone)
+                    try config.addServer(invite)
+                    // What the operator set on the entry stays: its protocol and its CA.
+                    config.servers[config.servers.count - 1].protocolPolicy = previous.protocolPolicy
+                    config.servers[config.servers.count - 1].tlsCA = previous.tlsCA
+                    try config.save(to: file.config)
+                    print("Replaced server \(invite.name)@\(invite.zone), now at \(config.servers.last?.url.description ?? invite.url), with the invitation's keys")
+                    print("A running agent uses them after `paddington reload` (`--now` to reconnect at once).")
+                } else {
+                    try config.addServer(invite)
+                    try config.save(to: file.config)
+                    print("Added server \(invite.name)@\(invite.zone) at \(config.servers.last?.url.description ?? invite.url)")
+                }
             }
         }
     }
@@ -206,15 +214,17 @@ struct Remove: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            var config = try file.load()
-            let zone = zoneOrDefault(zone)
-            let isClient = config.clients.contains { $0.name == name && $0.zone == zone }
-            let isServer = config.servers.contains { $0.name == name && $0.zone == zone }
-            guard isClient || isServer else { throw ValidationError("\(name)@\(zone) is neither a client nor a server of \(config.name)") }
-            if isClient { try config.removeClient(name, zone: zone) }
-            if isServer { try config.removeServer(name, zone: zone) }
-            try config.save(to: file.config)
-            print("Removed \(isClient ? "client" : "server") \(name)@\(zone)")
+            try ConfigurationLock.withLock(file.config) {
+                var config = try file.load()
+                let zone = zoneOrDefault(zone)
+                let isClient = config.clients.contains { $0.name == name && $0.zone == zone }
+                let isServer = config.servers.contains { $0.name == name && $0.zone == zone }
+                guard isClient || isServer else { throw ValidationError("\(name)@\(zone) is neither a client nor a server of \(config.name)") }
+                if isClient { try config.removeClient(name, zone: zone) }
+                if isServer { try config.removeServer(name, zone: zone) }
+                try config.save(to: file.config)
+                print("Removed \(isClient ? "client" : "server") \(name)@\(zone)")
+            }
         }
     }
 }
@@ -244,18 +254,20 @@ struct Rotate: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            var config = try file.load()
-            let zone = zoneOrDefault(zone)
-            try refuseWithoutPort(config, file: file.config)
-            let path = out ?? "invitations/rotate_\(config.name)_\(name)_\(zone).toml"
-            try refuseOverwrite(path, force: force)
-            let invitation = try config.rotateClientKeys(name, zone: zone, keepingPreviousFor: overlap.duration)
-            try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
-            print("New keys for \(name)@\(invitation.zone); invitation written to \(path)")
-            if let until = config.clients.first(where: { $0.name == name && $0.zone == zone })?.previousKeysUntil {
-                print("The old keys work until \(timestamp(until)), or until \(name) connects with the new ones.")
-            } else {
-                print("The old keys no longer work (once a running server reloads).")
+            try ConfigurationLock.withLock(file.config) {
+                var config = try file.load()
+                let zone = zoneOrDefault(zone)
+                try refuseWithoutPort(config, file: file.config)
+                let path = out ?? "invitations/rotate_\(config.name)_\(name)_\(zone).toml"
+                try refuseOverwrite(path, force: force)
+                let invitation = try config.rotateClientKeys(name, zone: zone, keepingPreviousFor: overlap.duration)
+                try saveBoth(invitation, to: path, force: force, config: config, configPath: file.config)
+                print("New keys for \(name)@\(invitation.zone); invitation written to \(path)")
+                if let until = config.clients.first(where: { $0.name == name && $0.zone == zone })?.previousKeysUntil {
+                    print("The old keys work until \(timestamp(until)), or until \(name) connects with the new ones.")
+                } else {
+                    print("The old keys no longer work (once a running server reloads).")
+                }
             }
         }
     }

@@ -318,7 +318,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// restart or ``Mesh/reload(_:reconnectNow:)``). With it they become ``ClientEntry/previousKeys``,
     /// accepted until `now + overlap` or until the client first connects with the new keys, whichever
     /// comes first; a live link is not cut. Keys from an earlier rotation still in their overlap are
-    /// dropped. The new keys do not expire and are not single-use.
+    /// dropped. The keys of an unused invitation are kept no later than its expiry (not at all once it
+    /// expired), and a single-use invitation's are never kept. The new keys do not expire and are not
+    /// single-use.
     ///
     /// - Throws: `PaddingtonError.Code.invalidArgument` when there is no such client
     ///   or ``url`` cannot be dialled; the configuration is then unchanged.
@@ -329,9 +331,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
         }
         let keys = EnvelopeKeys.generate()
         let invitation = try makeInvitation(zone: zone, keys: keys, url: url)
-        if let overlap, overlap > .zero {
-            clients[index].previousKeys = clients[index].keys
-            clients[index].previousKeysUntil = now.addingTimeInterval(Double(overlap.components.seconds))
+        let client = clients[index]
+        // The old keys are kept only if they were a working pair: not a single-use invitation's (unused
+        // or being replaced), not an invitation that expired unused, and never beyond its expiry.
+        let end = overlap.map { now.addingTimeInterval(Double($0.components.seconds)) }.map { end in client.expires.map { min($0, end) } ?? end }
+        if let end, end > now, !client.singleUse {
+            clients[index].previousKeys = client.keys
+            clients[index].previousKeysUntil = end
         } else {
             clients[index].previousKeys = nil
             clients[index].previousKeysUntil = nil

@@ -16,12 +16,20 @@ enum KeyReplacement {
 
     // MARK: The server's side
 
-    /// Sends `keys` to the client `peer` and records the outcome: confirmed, the invitation's keys are
-    /// dead; refused (a peer that cannot store keys, or not ours), the invitation's keys stay and are
-    /// no longer single-use; no answer (the link dropped, a deadline), nothing changes, and the next
-    /// connection tries again.
-    static func send(_ keys: EnvelopeKeys, to peer: PeerID, mesh: Mesh) async {
+    /// Sends `keys` to the client `peer`, once `saved` says this side stored them, and records the
+    /// outcome: confirmed, the invitation's keys are dead; refused (a peer that cannot store keys, or
+    /// not ours: `unsupportedByPeer`, `unknownRoute`, `badRequest`), the invitation's keys stay and are
+    /// no longer single-use; anything else (no answer, the link dropped, the client could not save
+    /// now), nothing changes, and the next connection tries again.
+    static func send(_ keys: EnvelopeKeys, once saved: Task<Bool, Never>?, to peer: PeerID, mesh: Mesh) async {
         let core = mesh.core
+        // The new keys go out only once this side has them on disk: a client holding keys its server
+        // forgot (after a crash, or a failed save) could never connect again.
+        if let saved, await !saved.value {
+            core.logger.error("new keys for a single-use invitation were not sent: the configuration could not be saved", metadata: ["peer": "\(peer)"])
+            core.abandonReplacement(for: peer, keys: keys)
+            return
+        }
         let body = Body(inner: keys.inner.exposeHex(), outer: keys.outer.exposeHex())
         do {
             let bytes = try JSONEncoder().encode(body)
@@ -29,7 +37,7 @@ enum KeyReplacement {
             let change = ConfigurationChange.clientKeysReplaced(client: peer, keys: keys)
             core.apply(change)
             core.persist([change])
-        } catch let error as PaddingtonError where [.unsupportedByPeer, .remoteError, .unknownRoute, .badRequest].contains(error.code) {
+        } catch let error as PaddingtonError where [.unsupportedByPeer, .unknownRoute, .badRequest].contains(error.code) {
             core.logger.notice("the client did not take new keys: its invitation's keys stay, no longer single-use", metadata: [
                 "peer": "\(peer)", "reason": "\(error.code)", "error": "\(error.message)",
             ])
@@ -75,7 +83,8 @@ enum KeyReplacement {
         do {
             try await save(change)
         } catch {
-            throw PaddingtonError(.badRequest, "\(core.name) could not store the new keys: \(error)")
+            // Not a refusal: the server keeps the invitation's keys valid and tries at the next connection.
+            throw PaddingtonError(.overloaded, "\(core.name) could not store the new keys now: \(error)")
         }
         core.apply(change)
     }

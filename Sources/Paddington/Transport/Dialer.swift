@@ -127,6 +127,10 @@ struct Dialer {
             let link = Link(session: handshake, controller: controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
             try await session.run(link, claim: nil, frames: &frames) {
                 registered = true
+                // A reload during the handshake may have removed the server; one after this check closes the link itself.
+                if !core.stillConfigured(peer, clientKeys: nil) {
+                    link.close(reason: PaddingtonError(.connectionClosed, "removed from the configuration by a reload during the handshake"))
+                }
                 // The Rust client sends one KEEPALIVE right after the handshake; so do we (protocol 2
                 // allows the same).
                 try? link.sendKeepalive(ping: false)

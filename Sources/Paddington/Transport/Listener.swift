@@ -339,11 +339,20 @@ final class Listener: Sendable {
                 connection.admission.handshakeDone()
                 let link = Link(session: established, controller: connection.controller, maxFrameSize: options.maxFrameSize, metrics: core.metrics)
                 core.registry.authenticated(link.id, from: connection.ip)
-                let replacement = established.clientKeys.flatMap { core.keysUsed(by: link.id, keys: $0) }
+                let keys = established.clientKeys
+                let replacement = keys.flatMap { core.keysUsed(by: link.id, keys: $0) }
                 try await session.run(link, claim: role.claim, frames: &frames) {
                     role.registered()
+                    // A reload during the handshake (or a standby wait) may have removed the client or
+                    // its keys; one after this check closes the link itself.
+                    guard core.stillConfigured(link.id, clientKeys: keys) else {
+                        link.close(reason: PaddingtonError(.connectionClosed, "removed from the configuration by a reload during the handshake"))
+                        return
+                    }
                     // A single-use invitation: its client is sent new keys over this link.
-                    if let replacement { Task { [mesh = session.mesh] in await KeyReplacement.send(replacement, to: link.id, mesh: mesh) } }
+                    if let replacement {
+                        Task { [mesh = session.mesh] in await KeyReplacement.send(replacement.keys, once: replacement.saved, to: link.id, mesh: mesh) }
+                    }
                 }
             }
         } catch {

@@ -41,6 +41,12 @@ struct ProxyHeaderRule: Sendable {
             return Source(ip: address, proxy: nil, ignoredHeader: false)
         }
         guard trusts(address) else { return Source(ip: address, proxy: nil, ignoredHeader: true) }
+        // A proxy that appends the header rather than replacing it would pass a client's own first.
+        let count = headers[canonicalForm: header].count
+        guard count == 1 else {
+            throw PaddingtonError(.protocolViolation,
+                "the proxy \(address) sent \(header) \(count) times; it must replace the header with the client's address, not add to it")
+        }
         let text = String(Substring(value).drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
         guard let forwarded = IPAddress(text) else {
             let shown = text.count > 64 ? String(text.prefix(64)) + "…" : text
