@@ -171,18 +171,20 @@ final class MeshCore: Sendable {
         _ = await saving.withLockedValue({ $0 })?.value
     }
 
-    /// Undoes a single-use replacement whose start could not be saved: the invitation's keys are the
-    /// client's again, and the next connection tries again.
-    func abandonReplacement(for peer: PeerID, keys fresh: EnvelopeKeys) {
-        live.withLockedValue { live in
-            live.configuration.updateClient(peer) { client in
-                guard client.keys == fresh, let previous = client.previousKeys else { return }
-                client.keys = previous
-                client.previousKeys = nil
-                client.previousKeysUntil = nil
-            }
+    /// Undoes a single-use replacement the client did not store (or this side could not save): the
+    /// invitation's keys are the client's again, and its next connection tries again.
+    func abandonReplacement(for peer: PeerID, keys fresh: EnvelopeKeys, save: Bool) {
+        let abandoned = live.withLockedValue { live -> Bool in
+            guard let client = live.configuration.clients.first(where: { $0.name == peer.name && $0.zone == peer.zone }),
+                client.keys == fresh, client.previousKeys != nil
+            else { return false }
+            ConfigurationChange.singleUseRetry(client: peer).apply(to: &live.configuration)
             live.clientKeys = ClientKeys(live.configuration.clients)
+            return true
         }
+        guard abandoned else { return }
+        logger.info("configuration changed", metadata: ["change": "\(ConfigurationChange.singleUseRetry(client: peer))"])
+        if save { persist([.singleUseRetry(client: peer)]) }
     }
 
     /// Whether a link just registered is still configured: a client whose `keys` are still accepted

@@ -44,6 +44,16 @@ struct ProxyHeaderTests {
         #expect((error?.message.utf8.count ?? 0) < 300)
     }
 
+    @Test("a trusted proxy that sends the header twice (it appended rather than replaced) is refused: the first copy may be the client's own")
+    func twice() throws {
+        let rule = ProxyHeaderRule(header: Self.header, trustedProxies: [.address(Self.loopback)])
+        var headers = HTTPHeaders()
+        headers.add(name: "x-real-ip", value: "10.9.9.9")
+        headers.add(name: Self.header, value: "10.1.2.3")
+        let error = #expect(throws: PaddingtonError.self) { try rule.source(of: headers, connectedFrom: Self.loopback) }
+        #expect(error?.code == .protocolViolation && error?.message.contains("2 times") == true, "\(String(describing: error))")
+    }
+
     @Test("without proxy_header nothing is trusted, whatever trusted_proxies says")
     func noHeaderName() throws {
         let rule = ProxyHeaderRule(header: nil, trustedProxies: [.address(Self.loopback)])

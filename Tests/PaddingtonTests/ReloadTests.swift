@@ -32,7 +32,37 @@ struct ReloadTests {
         #expect(client.recorder.count(\.isConnected) == 0)
     }
 
+    /// Waits (bounded, 10 s) until `condition` holds, and records an issue if it never does.
+    static func eventually(_ what: String = "the condition", sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition(), "\(what) never held", sourceLocation: sourceLocation)
+    }
+
     // MARK: Reload
+
+    @Test("a reload that removes a client while a second connection of it waits as standby: the standby never becomes a link")
+    func standbyAfterRemoval() async throws {
+        var config = try serverConfiguration()
+        _ = try config.addClient("client", allowing: Self.loopback)
+        let server = RunningMesh(config)
+        let port = try await server.mesh.listeningPort()
+        let keys = try Self.keys(of: "client", in: server.mesh)
+        let first = try Self.client("client", keys: keys, port: port)
+        try await first.recorder.wait(for: "first connected") { $0.isConnected }
+        let second = try Self.client("client", keys: keys, port: port)  // waits as standby behind the first
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(second.recorder.count(\.isConnected) == 0)
+        var next = server.mesh.configuration
+        try next.removeClient("client")
+        try server.mesh.reload(next)
+        try await first.recorder.wait(for: "first disconnected") { $0.isDisconnected }
+        // The standby polls each second: promoted, its link is closed at once; later dials are refused.
+        try await second.recorder.wait(for: "the standby's outcome") { $0.isConnected || $0.failureCode != nil }
+        try await Self.eventually("no link to the removed client") { server.mesh.connectedPeers.isEmpty }
+        try await Self.eventually("the standby not connected") { second.mesh.connectedPeers.isEmpty }
+        for mesh in [second, first, server] { await mesh.stop() }
+    }
 
     @Test("reload: an added client may connect, a removed one is disconnected and refused, a changed one keeps its link")
     func clients() async throws {
@@ -136,7 +166,9 @@ struct ReloadTests {
         try without.removeServer("other")
         #expect(try client.mesh.reload(without).serversRemoved == [PeerID(name: "other")])
         try await other.recorder.wait(for: "other sees the client leave") { $0.isDisconnected }
-        try await Task.sleep(for: .milliseconds(700))  // several reconnect delays of fastOptions
+        // Its dialler ends: nothing dials "other" again.
+        try await Self.eventually { !client.mesh.core.diallingPeers.contains(PeerID(name: "other")) }
+        #expect(client.mesh.core.diallingPeers == [PeerID(name: "server")])
         #expect(other.recorder.count(\.isConnected) == 1)
         #expect(other.recorder.count { $0.failureCode != nil } == 0)
         for mesh in [client, other, first] { await mesh.stop() }
@@ -165,7 +197,7 @@ struct ReloadTests {
 
         let newClient = try Self.client("client", keys: new, port: port)
         try await newClient.recorder.wait(for: "connected with the new keys") { $0.isConnected }
-        #expect(server.mesh.configuration.clients[0].previousKeys == nil)
+        try await Self.eventually { server.mesh.configuration.clients[0].previousKeys == nil }
         let deadline = ContinuousClock.now + .seconds(5)
         while changes.withLockedValue({ $0.isEmpty }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(changes.withLockedValue { $0 } == [.previousKeysRetired(client: PeerID(name: "client"))])
@@ -209,11 +241,26 @@ struct ReloadTests {
         try await Self.expectRefused(late, by: server)
         let early = try Self.client("early", keys: config.clients[1].keys, port: port)
         try await early.recorder.wait(for: "early connected") { $0.isConnected }
-        #expect(server.mesh.configuration.clients[1].expires == nil)
+        try await Self.eventually { server.mesh.configuration.clients[1].expires == nil }
         let deadline = ContinuousClock.now + .seconds(5)
         while changes.withLockedValue({ $0.isEmpty }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(changes.withLockedValue { $0 } == [.invitationUsed(client: PeerID(name: "early"))])
         for mesh in [late, early, server] { await mesh.stop() }
+    }
+
+    @Test("rotating an unused invitation keeps its keys no later than its expiry, none once expired, and never a single-use one's")
+    func rotatingUnused() throws {
+        var config = try serverConfiguration()
+        for name in ["soon", "expired", "single"] { _ = try config.addClient(name, allowing: Self.loopback) }
+        let now = Date()
+        config.clients[0].expires = now.addingTimeInterval(600)
+        config.clients[1].expires = now.addingTimeInterval(-1)
+        config.clients[2].singleUse = true
+        for name in ["soon", "expired", "single"] { _ = try config.rotateClientKeys(name, keepingPreviousFor: .seconds(86_400), now: now) }
+        #expect(config.clients[0].previousKeysUntil == now.addingTimeInterval(600))
+        #expect(config.clients[1].previousKeys == nil && config.clients[1].previousKeysUntil == nil)
+        #expect(config.clients[2].previousKeys == nil && !config.clients[2].singleUse)
+        #expect(config.clients.allSatisfy { $0.expires == nil })
     }
 
     @Test("the lifetime fields round-trip through the file, refuse bad values naming the field, and a change applies to the file's configuration")

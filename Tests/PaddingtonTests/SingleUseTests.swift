@@ -63,6 +63,9 @@ struct SingleUseTests {
         }
         #expect(peer == PeerID(name: "server"))
         #expect(fresh != invitationKeys)
+        // The client records the change as it saves it, and applies it just after.
+        let applied = ContinuousClock.now + .seconds(10)
+        while client.mesh.configuration.servers[0].keys != fresh, ContinuousClock.now < applied { try await Task.sleep(for: .milliseconds(10)) }
         #expect(client.mesh.configuration.servers[0].keys == fresh)
         let recorded = try await serverChanges.wait(count: 2)
         #expect(recorded == [
@@ -75,8 +78,10 @@ struct SingleUseTests {
         #expect(entry.keys == fresh && entry.previousKeys == nil && !entry.singleUse && entry.expires == nil)
 
         // A copy of the invitation file is now useless.
+        let refusedBefore = server.recorder.count { $0.failureCode == .authenticationFailed }
         let copy = try Self.client(keys: invitationKeys, port: port, options: fastOptions())
         try await copy.recorder.wait(for: "the copy's attempt to fail") { $0.failureCode != nil }
+        #expect(try await server.recorder.wait(untilCount: refusedBefore + 1) { $0.failureCode == .authenticationFailed } > refusedBefore)
         #expect(copy.recorder.count(\.isConnected) == 0)
         // The client itself reconnects with its new keys.
         server.mesh.disconnect("client")
@@ -85,7 +90,7 @@ struct SingleUseTests {
         for mesh in [copy, client, server] { await mesh.stop() }
     }
 
-    @Test("a client that cannot store keys (no configurationChanged), or a peer without agent frames as a Rust peer is, keeps the invitation's keys; no longer single-use", arguments: [false, true])
+    @Test("a peer without agent frames (as a Rust peer is) keeps the invitation's keys, no longer single-use; one that cannot store keys keeps them, still single-use", arguments: [false, true])
     func declined(rustLike: Bool) async throws {
         let serverChanges = Changes()
         let (server, invitationKeys, port) = try await Self.server(options: serverChanges.options)
@@ -97,9 +102,12 @@ struct SingleUseTests {
         }
         let client = try Self.client(keys: invitationKeys, port: port, options: clientOptions)
         let recorded = try await serverChanges.wait(count: 2)
-        #expect(recorded.last == .singleUseDeclined(client: PeerID(name: "client")), "\(recorded)")
+        let peer = PeerID(name: "client")
+        #expect(recorded.last == (rustLike ? .singleUseDeclined(client: peer) : .singleUseRetry(client: peer)), "\(recorded)")
         let entry = server.mesh.configuration.clients[0]
-        #expect(entry.keys == invitationKeys && entry.previousKeys == nil && !entry.singleUse)
+        #expect(entry.keys == invitationKeys && entry.previousKeys == nil && entry.singleUse == !rustLike)
+        // The expiry stays while the invitation is still single-use (it was not replaced).
+        #expect((entry.expires != nil) == !rustLike)
         #expect(client.recorder.count(\.isDisconnected) == 0)
         #expect(client.mesh.configuration.servers[0].keys == invitationKeys)
         for mesh in [client, server] { await mesh.stop() }

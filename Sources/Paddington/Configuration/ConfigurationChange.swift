@@ -17,9 +17,13 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
     /// A single-use invitation's replacement is done: the client holds these keys, and the invitation's
     /// no longer work.
     case clientKeysReplaced(client: PeerID, keys: EnvelopeKeys)
-    /// The client of a single-use invitation refused new keys (it cannot store them): it keeps the
-    /// invitation's, which are no longer single-use.
+    /// The client of a single-use invitation cannot take new keys at all (a Rust peer, a peer of ours
+    /// from before single-use invitations): it keeps the invitation's, which are no longer single-use.
     case singleUseDeclined(client: PeerID)
+    /// The client of a single-use invitation did not store the new keys (it keeps no configuration
+    /// file, or could not save it now): it keeps the invitation's, still single-use, and the next
+    /// connection tries again.
+    case singleUseRetry(client: PeerID)
     /// The server replaced the keys of a single-use invitation of ours over the link: dial it with these.
     case serverKeysReplaced(server: PeerID, keys: EnvelopeKeys)
 
@@ -34,11 +38,18 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
                 $0.previousKeysUntil = nil
             }
         case .singleUseStarted(let peer, let keys, let until):
+            // The invitation's expiry stays until the replacement is done (it applies to the
+            // invitation's keys again if the replacement is abandoned).
             configuration.updateClient(peer) {
                 $0.previousKeys = $0.keys
                 $0.previousKeysUntil = until
                 $0.keys = keys
-                $0.expires = nil
+            }
+        case .singleUseRetry(let peer):
+            configuration.updateClient(peer) {
+                if let previous = $0.previousKeys { $0.keys = previous }
+                $0.previousKeys = nil
+                $0.previousKeysUntil = nil
             }
         case .singleUseDeclined(let peer):
             configuration.updateClient(peer) {
@@ -46,6 +57,7 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
                 $0.previousKeys = nil
                 $0.previousKeysUntil = nil
                 $0.singleUse = false
+                $0.expires = nil
             }
         case .clientKeysReplaced(let peer, let keys):
             configuration.updateClient(peer) {
@@ -69,7 +81,8 @@ public enum ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
         case .previousKeysRetired(let peer): "previous keys of \(peer) retired"
         case .singleUseStarted(let peer, _, _): "single-use invitation of \(peer) used: sending it new keys (<redacted>)"
         case .clientKeysReplaced(let peer, _): "keys of client \(peer) replaced (<redacted>)"
-        case .singleUseDeclined(let peer): "client \(peer) cannot store new keys: it keeps its invitation's, no longer single-use"
+        case .singleUseDeclined(let peer): "client \(peer) cannot take new keys: it keeps its invitation's, no longer single-use"
+        case .singleUseRetry(let peer): "client \(peer) did not store new keys: it keeps its invitation's, tried again at its next connection"
         case .serverKeysReplaced(let peer, _): "keys for server \(peer) replaced (<redacted>)"
         }
     }

@@ -21,7 +21,10 @@ struct ClientKeys: Sendable {
         var deadlines: [Date?] = []
         for client in clients {
             entries.append(client)
-            deadlines.append(client.expires)
+            // While a single-use replacement runs, the current keys are the new ones: the invitation's
+            // expiry is not theirs.
+            let replacing = client.singleUse && client.previousKeys != nil
+            deadlines.append(replacing ? nil : client.expires)
             if let previous = client.previousKeys, let until = client.previousKeysUntil {
                 var retiring = client
                 retiring.keys = previous

@@ -17,17 +17,18 @@ enum KeyReplacement {
     // MARK: The server's side
 
     /// Sends `keys` to the client `peer`, once `saved` says this side stored them, and records the
-    /// outcome: confirmed, the invitation's keys are dead; refused (a peer that cannot store keys, or
-    /// not ours: `unsupportedByPeer`, `unknownRoute`, `badRequest`), the invitation's keys stay and are
-    /// no longer single-use; anything else (no answer, the link dropped, the client could not save
-    /// now), nothing changes, and the next connection tries again.
+    /// outcome: confirmed, the invitation's keys are dead; a peer that can never take keys (a Rust
+    /// peer, an older one: `unsupportedByPeer`, `unknownRoute`), the invitation's keys stay, no longer
+    /// single-use; an answer without storing them (`badRequest`, `overloaded`, `remoteError`), the
+    /// invitation's keys are the client's again and its next connection tries again; no answer (the
+    /// link dropped, a deadline), both keys stay valid until the client dials with one.
     static func send(_ keys: EnvelopeKeys, once saved: Task<Bool, Never>?, to peer: PeerID, mesh: Mesh) async {
         let core = mesh.core
         // The new keys go out only once this side has them on disk: a client holding keys its server
         // forgot (after a crash, or a failed save) could never connect again.
         if let saved, await !saved.value {
             core.logger.error("new keys for a single-use invitation were not sent: the configuration could not be saved", metadata: ["peer": "\(peer)"])
-            core.abandonReplacement(for: peer, keys: keys)
+            core.abandonReplacement(for: peer, keys: keys, save: false)
             return
         }
         let body = Body(inner: keys.inner.exposeHex(), outer: keys.outer.exposeHex())
@@ -37,15 +38,23 @@ enum KeyReplacement {
             let change = ConfigurationChange.clientKeysReplaced(client: peer, keys: keys)
             core.apply(change)
             core.persist([change])
-        } catch let error as PaddingtonError where [.unsupportedByPeer, .unknownRoute, .badRequest].contains(error.code) {
-            core.logger.notice("the client did not take new keys: its invitation's keys stay, no longer single-use", metadata: [
+        } catch let error as PaddingtonError where [.unsupportedByPeer, .unknownRoute].contains(error.code) {
+            // It can never take keys: the invitation's stay, no longer single-use.
+            core.logger.notice("the client cannot take new keys: its invitation's keys stay, no longer single-use", metadata: [
                 "peer": "\(peer)", "reason": "\(error.code)", "error": "\(error.message)",
             ])
             let change = ConfigurationChange.singleUseDeclined(client: peer)
             core.apply(change)
             core.persist([change])
+        } catch let error as PaddingtonError where [.badRequest, .overloaded, .remoteError].contains(error.code) {
+            // It answered without storing them: the invitation's keys are its keys again.
+            core.logger.info("the client did not store new keys; tried again at its next connection", metadata: [
+                "peer": "\(peer)", "reason": "\(error.code)", "error": "\(error.message)",
+            ])
+            core.abandonReplacement(for: peer, keys: keys, save: true)
         } catch {
-            core.logger.info("new keys not confirmed; sent again at the next connection", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            // No answer: it may have stored them. Both keys stay valid until it dials with one.
+            core.logger.info("new keys not confirmed; both stay valid until the client dials again", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
     }
 
@@ -64,7 +73,8 @@ enum KeyReplacement {
             throw PaddingtonError(.badRequest, "only a server this service dials may replace the keys it was invited with")
         }
         guard let save = core.options.configurationChanged else {
-            throw PaddingtonError(.badRequest, "\(core.name) cannot store new keys (it keeps no configuration file)")
+            // Not a refusal for good: a program that keeps its configuration may dial with this one later.
+            throw PaddingtonError(.overloaded, "\(core.name) cannot store new keys (it keeps no configuration file)")
         }
         let body: Body
         do {

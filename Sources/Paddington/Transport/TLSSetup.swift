@@ -331,12 +331,18 @@ package enum TLSSetup {
                 for (data, promise) in held { context.write(data, promise: promise) }
                 held = []
                 if flushHeld { context.flush() }
+                // Verified: nothing more to hold or record, so it leaves the pipeline (one hop less per frame).
+                context.fireUserInboundEventTriggered(event)
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                return
             }
             context.fireUserInboundEventTriggered(event)
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError { record(error) }
+            // Only errors of the TLS handshake explain a refusal; a peer that later closes without
+            // close_notify (after a 403, say) must not read as a TLS failure.
+            if !verified, error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError { record(error) }
             context.fireErrorCaught(error)
         }
 
@@ -357,14 +363,19 @@ package enum TLSSetup {
     }
 
     /// Whether `certificate` is for the host name `host` (RFC 6125): one of its DNS names matches (a
-    /// `*.` wildcard for one leftmost label), or, when it has no DNS names, its common name does.
+    /// `*.` wildcard for one leftmost label), or, when it has no alternative names at all, its common
+    /// name does.
     static func certificate(_ certificate: NIOSSLCertificate, isFor host: String) -> Bool {
         let host = host.lowercased().hasSuffix(".") ? String(host.lowercased().dropLast()) : host.lowercased()
         var dnsNames: [String] = []
-        for name in certificate._subjectAlternativeNames() where name.nameType == .dnsName {
+        var alternativeNames = 0
+        for name in certificate._subjectAlternativeNames() {
+            alternativeNames += 1
+            guard name.nameType == .dnsName else { continue }
             dnsNames.append(String(decoding: name.contents.withUnsafeBufferPointer { Array($0) }, as: UTF8.self).lowercased())
         }
-        if dnsNames.isEmpty, let common = certificate.subjectName.first(where: { $0.type == .commonName }) {
+        // The common name counts only for a certificate with no alternative names at all (RFC 6125).
+        if alternativeNames == 0, let common = certificate.subjectName.first(where: { $0.type == .commonName }) {
             dnsNames = [common.value.lowercased()]
         }
         return dnsNames.contains { pattern in

@@ -357,12 +357,15 @@ struct RequestReplyTests {
         let flood = Task {
             for _ in 0..<2000 { try await client.send(filler, to: "server") }
         }
-        // Wait (bounded) until sends block: the kernel's buffers are full and the budget is spent.
+        // Wait (bounded) until sends block: the kernel's buffers are full and the budget is spent. No
+        // progress for a whole second (a busy machine can pause a sender for a moment).
         var blocked = false
+        var still = 0
         for _ in 0..<300 {
             let before = client.statistics.messagesSent
             try await Task.sleep(for: .milliseconds(100))
-            if client.statistics.messagesSent == before, before > 0 { blocked = true; break }
+            still = client.statistics.messagesSent == before && before > 0 ? still + 1 : 0
+            if still >= 10 { blocked = true; break }
         }
         #expect(blocked, "the client's sends never blocked")
         let start = ContinuousClock.now
