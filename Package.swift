@@ -199,7 +199,7 @@ let package = Package(
         // libFuzzer targets (scripts/fuzz.sh); built normally, a replayer for the seed corpus.
         .executableTarget(
             name: "PaddingtonFuzz",
-            dependencies: ["Paddington", "PaddingtonCrypto"],
+            dependencies: ["Paddington", "PaddingtonCrypto", .product(name: "NIOHTTP1", package: "swift-nio")],
             path: "Fuzz/PaddingtonFuzz",
             swiftSettings: swiftSettings
         ),

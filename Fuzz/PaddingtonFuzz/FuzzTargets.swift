@@ -4,6 +4,7 @@
 // entry point is libFuzzer's; PADDINGTON_FUZZ_TARGET picks the target. Built normally, it is a plain
 // program that replays corpus files given as arguments, so the test suite can run the seed corpus.
 import Paddington
+import NIOHTTP1
 import PaddingtonCrypto
 
 #if canImport(Glibc)
@@ -138,6 +139,12 @@ func fuzzOne(_ target: FuzzTarget, _ data: [UInt8]) {
             precondition((try? IPAllowance(parsing: allowance.description)) == allowance, "an IP allowance did not round trip")
         }
         _ = IPAddress(text)?.description
+        // A trusted proxy's header: refused or an address, never a crash.
+        var headers = HTTPHeaders()
+        headers.add(name: "X-Real-IP", value: text)
+        if let loopback = IPAddress("127.0.0.1") {
+            _ = try? ProxyHeaderRule(header: "X-Real-IP", trustedProxies: [.address(loopback)]).source(of: headers, connectedFrom: loopback)
+        }
         if let url = try? WebSocketURL(parsing: text) {
             precondition((try? WebSocketURL(parsing: url.description))?.description == url.description, "URL normalisation is not idempotent")
         }

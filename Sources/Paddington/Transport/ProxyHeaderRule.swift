@@ -6,9 +6,9 @@ import NIOHTTP1
 /// As in the Rust crate, the header's first value is a bare IP address that replaces the connection's
 /// own for the IP check; a value that is not one refuses the connection. Unlike the crate, a connection
 /// from any other address has the header ignored (and counted), since anyone could send it.
-struct ProxyHeaderRule: Sendable {
+package struct ProxyHeaderRule: Sendable {
     /// Where a connection comes from, for the IP check.
-    struct Source: Sendable, Equatable {
+    package struct Source: Sendable, Equatable {
         /// The address the clients' allowances are checked against.
         var ip: IPAddress
         /// The trusted proxy it came through, when the header was believed.
@@ -24,19 +24,24 @@ struct ProxyHeaderRule: Sendable {
     }
 
     /// The header's name, or nil when the service names none.
-    var header: String?
+    package var header: String?
     /// The addresses whose header is believed.
-    var trustedProxies: [IPAllowance]
+    package var trustedProxies: [IPAllowance]
+
+    package init(header: String?, trustedProxies: [IPAllowance]) {
+        self.header = header
+        self.trustedProxies = trustedProxies
+    }
 
     /// Whether connections from `address` are a trusted proxy's (which the per-address limit exempts).
-    func trusts(_ address: IPAddress) -> Bool {
+    package func trusts(_ address: IPAddress) -> Bool {
         header != nil && trustedProxies.contains { $0.allows(address) }
     }
 
     /// The source of a connection from `address` whose upgrade request has `headers`.
     ///
     /// - Throws: `PaddingtonError.Code.protocolViolation` when a trusted proxy's header is not an IP address.
-    func source(of headers: HTTPHeaders, connectedFrom address: IPAddress) throws -> Source {
+    package func source(of headers: HTTPHeaders, connectedFrom address: IPAddress) throws -> Source {
         guard let header, let value = headers.first(name: header) else {
             return Source(ip: address, proxy: nil, ignoredHeader: false)
         }
