@@ -11,12 +11,17 @@ struct Doctor: AsyncParsableCommand {
             One line per check: ✔ passed, ! a warning, ✘ failed (with the fix after the colon), - not \
             checked. It checks the configuration file's mode (0600) and owner; that it loads and its keys \
             (well-formed, inner and outer different, none shared by two peers); the invitation files in \
-            invitations/ beside it (mode, owner, contents) and that folder; the listen address (free, or \
-            held by the running agent, asked through its control socket); and each server entry: its host \
-            resolves, takes a TCP connection, answers the WebSocket upgrade with 101, and completes a \
-            handshake with our keys, and which protocol that link runs (1, the Rust format, or 2). It \
-            changes nothing. Exit codes: 0 no check failed (warnings allowed), 1 at least one check \
-            failed, 64 a bad argument.
+            invitations/ beside it (mode, owner, contents) and that folder (owned by this user, writable by \
+            it only); the listen address (free, or held by the running agent at that address, asked \
+            through its control socket); the listener's TLS certificate, its key file (0600, owned by this \
+            user) and a wss:// url; and each server entry: its host resolves, one of its addresses takes a \
+            TCP connection (each is tried in turn), it answers the WebSocket upgrade with 101, and it \
+            completes a handshake with our keys (wss:// servers checked against tls_ca, the entry's or the \
+            service's), and which protocol that link runs (1, the Rust format, or 2). It writes no file. \
+            The handshake is a real connection: the server counts it as a use of this service's \
+            invitation. An expiring invitation then no longer expires; a single-use one is left as it was \
+            (doctor declines the new keys, and the server keeps the invitation's). Exit codes: 0 no check failed (warnings allowed), 1 at least one check failed, 64 a \
+            bad argument.
             """)
 
     @Option(name: .long, help: "The service configuration file.", completion: .file(extensions: ["toml"]))

@@ -47,13 +47,15 @@ extension Doctor {
     }
 
     /// Mode and owner of a file that holds keys: it must be 0600 (or stricter) and the running user's.
-    func fileChecks(path: String, what: String, kind: String = "config") -> [DoctorCheck] {
+    /// `missingFix` is the fix when the file is missing or a directory (by default: `paddington init`, or `--config`).
+    func fileChecks(path: String, what: String, kind: String = "config", missingFix: String? = nil) -> [DoctorCheck] {
         guard let status = Self.status(of: path) else {
             return [DoctorCheck("\(kind).file", .fail, subject: path, "\(path) does not exist",
-                fix: "create \(what) with `paddington init --config \(path)`, or give its path with --config")]
+                fix: missingFix ?? "create \(what) with `paddington init --config \(path)`, or give its path with --config")]
         }
         guard !status.isDirectory else {
-            return [DoctorCheck("\(kind).file", .fail, subject: path, "\(path) is a directory, not \(what)", fix: "give the file's path with --config")]
+            return [DoctorCheck("\(kind).file", .fail, subject: path, "\(path) is a directory, not \(what)",
+                fix: missingFix ?? "give the file's path with --config")]
         }
         var checks: [DoctorCheck] = []
         let mode = Self.octal(status.mode)
@@ -74,7 +76,7 @@ extension Doctor {
         return checks
     }
 
-    /// The invitation files in the invitations folder: the folder not writable by others, each file
+    /// The invitation files in the invitations folder: the folder ours and writable by us only, each file
     /// private and ours, each a valid invitation with two distinct keys, each still matching a peer.
     func invitationChecks(service: ServiceConfiguration?) -> [DoctorCheck] {
         let folder = configuration.invitationsFolder
@@ -86,9 +88,22 @@ extension Doctor {
         if status.mode & 0o002 != 0 {
             checks.append(DoctorCheck("invitations.folder", .fail, subject: folder,
                 "\(folder)/ is writable by others (mode \(mode)): anyone could replace an invitation",
-                fix: "run chmod o-w \(folder)"))
+                fix: "run chmod go-w \(folder)"))
+        } else if status.mode & 0o020 != 0 {
+            checks.append(DoctorCheck("invitations.folder", .fail, subject: folder,
+                "\(folder)/ is writable by its group (mode \(mode)): anyone in the group could replace an invitation",
+                fix: "run chmod g-w \(folder)"))
         } else {
-            checks.append(DoctorCheck("invitations.folder", .pass, subject: folder, "\(folder)/ is not writable by others (mode \(mode))"))
+            checks.append(DoctorCheck("invitations.folder", .pass, subject: folder,
+                "\(folder)/ is writable by its owner only (mode \(mode))"))
+        }
+        let me = geteuid()
+        if status.owner != me {
+            checks.append(DoctorCheck("invitations.owner", .fail, subject: folder,
+                "\(folder)/ is owned by \(Self.userName(status.owner)), not by the user running this, \(Self.userName(me)): its owner could replace an invitation",
+                fix: "run chown \(me) \(folder) as root, or run doctor as the user that runs the service"))
+        } else {
+            checks.append(DoctorCheck("invitations.owner", .pass, subject: folder, "\(folder)/ is owned by \(Self.userName(me))"))
         }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
             .filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }

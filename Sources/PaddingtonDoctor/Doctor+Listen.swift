@@ -68,8 +68,16 @@ extension Doctor {
         switch errno {
         case EADDRINUSE:
             if let agent {
-                return DoctorCheck("listen", .pass, subject: address,
-                    "listen: \(address) is held by the running agent of \(service.name) (its control socket \(agent.path) answers)")
+                // The agent reports `ip:port` (IPv6 without brackets), from the configuration it started with.
+                let expected = "\(service.ip):\(service.port)"
+                if agent.listen == expected {
+                    return DoctorCheck("listen", .pass, subject: address,
+                        "listen: \(address) is held by the running agent of \(service.name) (its control socket \(agent.path) answers)")
+                }
+                let actual = agent.listen.map { "listens on \($0)" } ?? "listens nowhere"
+                return DoctorCheck("listen", .warning, subject: address,
+                    "listen: \(address) is in use, but the running agent of \(service.name) \(actual) (its control socket \(agent.path) answers): it started with another configuration, or something else holds the port",
+                    fix: "restart the agent with this configuration (a reload cannot move the listener); find the port's holder with `ss -ltnp 'sport = :\(service.port)'`")
             }
             return DoctorCheck("listen", .warning, subject: address,
                 "listen: \(address) is in use: a running agent of \(service.name) may hold it (its control socket does not answer: --no-control, or another --control path)",

@@ -20,25 +20,25 @@ extension Doctor {
         var checks: [DoctorCheck] = []
         let host = server.url.host
         // Resolve.
-        let address: String
+        let addresses: [String]
         if IPAddress(host) != nil {
-            address = host
+            addresses = [host]
             checks.append(DoctorCheck("server.resolve", .pass, subject: peer, "\(label): \(host) is an address, nothing to resolve"))
         } else {
             do {
                 let resolve = configuration.resolve
-                guard let addresses = try await withDeadlineDetached(configuration.timeout, { try await resolve(host) }) else {
+                guard let resolved = try await withDeadlineDetached(configuration.timeout, { try await resolve(host) }) else {
                     checks.append(DoctorCheck("server.resolve", .fail, subject: peer,
                         "\(label): resolving \(host) took longer than \(configuration.timeout)",
                         fix: "check this host's DNS resolver (/etc/resolv.conf)"))
                     return checks
                 }
-                guard let first = addresses.first else {
+                guard !resolved.isEmpty else {
                     throw PaddingtonError(.transport, "no addresses")
                 }
-                address = first
-                checks.append(DoctorCheck("server.resolve", .pass, subject: peer,
-                    "\(label): \(host) resolves to \(addresses.prefix(4).joined(separator: ", "))"))
+                addresses = resolved
+                let shown = resolved.prefix(4).joined(separator: ", ") + (resolved.count > 4 ? ", …" : "")
+                checks.append(DoctorCheck("server.resolve", .pass, subject: peer, "\(label): \(host) resolves to \(shown)"))
             } catch {
                 let reason = (error as? PaddingtonError)?.message ?? "\(error)"
                 checks.append(DoctorCheck("server.resolve", .fail, subject: peer, "\(label): \(host) does not resolve (\(reason))",
@@ -46,13 +46,34 @@ extension Doctor {
                 return checks
             }
         }
-        // Reach over TCP.
-        let target = address.contains(":") ? "[\(address)]:\(server.url.port)" : "\(address):\(server.url.port)"
-        if let failure = await reach(address: address, port: server.url.port) {
-            checks.append(DoctorCheck("server.reachable", .fail, subject: peer, "\(label): \(target) \(failure.problem)", fix: failure.fix))
+        // Reach over TCP: each address in turn, as the dialler does; the first that accepts a connection
+        // is the one the upgrade and the handshake use.
+        var failures: [(target: String, problem: String, fix: String)] = []
+        var reached: String?
+        for candidate in addresses {
+            let target = Self.target(candidate, port: server.url.port)
+            if let failure = await reach(address: candidate, port: server.url.port) {
+                failures.append((target, failure.problem, failure.fix))
+            } else {
+                reached = candidate
+                break
+            }
+        }
+        guard let address = reached else {
+            if failures.count == 1, let only = failures.first {
+                checks.append(DoctorCheck("server.reachable", .fail, subject: peer, "\(label): \(only.target) \(only.problem)", fix: only.fix))
+            } else {
+                let each = failures.map { "\($0.target) \($0.problem)" }.joined(separator: "; ")
+                checks.append(DoctorCheck("server.reachable", .fail, subject: peer,
+                    "\(label): none of the \(failures.count) addresses of \(host) accepts a TCP connection: \(each)",
+                    fix: failures.last?.fix ?? "check the address and port in the server's URL"))
+            }
             return checks
         }
-        checks.append(DoctorCheck("server.reachable", .pass, subject: peer, "\(label): \(target) accepts TCP connections"))
+        let target = Self.target(address, port: server.url.port)
+        // The addresses tried before it, and why each failed.
+        let before = failures.map { "; before it, \($0.target) \($0.problem)" }.joined()
+        checks.append(DoctorCheck("server.reachable", .pass, subject: peer, "\(label): \(target) accepts TCP connections\(before)"))
         guard !server.url.isSecure else {
             // TLS: the handshake checks the certificate for the URL's host, so the name is kept.
             checks.append(DoctorCheck("server.upgrade", .info, subject: peer,
@@ -72,6 +93,11 @@ extension Doctor {
         dialled.url.host = address
         checks += await handshakeChecks(dialled, service: service, label: label)
         return checks
+    }
+
+    /// `address:port`, an IPv6 address in brackets.
+    static func target(_ address: String, port: Int) -> String {
+        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
     }
 
     private func reach(address: String, port: Int) async -> (problem: String, fix: String)? {
@@ -141,12 +167,21 @@ extension Doctor {
         } catch {
             return [DoctorCheck("server.handshake", .fail, subject: peer, "\(label): cannot build the probe: \(error)")]
         }
+        // What the dialler reads from the service besides the entry: the protocol policy and the
+        // service-wide CA for wss:// entries without a tls_ca of their own.
         probe.protocolPolicy = service.protocolPolicy
+        probe.tlsCA = service.tlsCA
         probe.servers = [server]
-        let options = MeshConfiguration(
+        var options = MeshConfiguration(
             handshakeTimeout: configuration.timeout,
             reconnect: ReconnectPolicy(initialDelay: .seconds(3600), maximumDelay: .seconds(3600)),
             shutdownTimeout: .seconds(2), closeTimeout: .seconds(2))
+        // New keys a server sends for a single-use invitation (`paddington.keys.replace`) are not
+        // stored: the doctor changes nothing. The probe answers that it did not store them, and the
+        // server goes back to the invitation's keys, still single-use.
+        options.configurationChanged = { _ in
+            throw PaddingtonError(.invalidArgument, "paddington doctor does not store new keys")
+        }
         let mesh = Mesh(configuration: probe, options: options, logger: logger)
         let events = mesh.events  // subscribed before it runs, so nothing is missed
         let running = Task { try await mesh.run() }
@@ -227,7 +262,7 @@ extension Doctor {
             return ("timeout: \(reason)", "the server is overloaded or a proxy holds the connection; try again, or raise --timeout")
         case .tls:
             return ("TLS: \(reason)",
-                "renew the server's certificate, or name the CA that signed it with tls_ca in this entry, or dial the host the certificate names")
+                "renew the server's certificate, or name the CA that signed it with tls_ca (in this entry, or at the top of the file for every server), or dial the host the certificate names")
         case .transport:
             return ("cannot connect: \(reason)", "check that the server runs and the URL's port")
         default:

@@ -3,7 +3,9 @@ import Logging
 import Paddington
 
 /// Checks a service's files, keys, listen address and servers, and explains each finding with its fix:
-/// the engine of `paddington doctor`. It changes nothing.
+/// the engine of `paddington doctor`. It writes no file; its handshake with a server counts there as a
+/// use of this service's invitation (an expiring one no longer expires; a single-use one is left as it
+/// was: the probe declines the new keys, and the server keeps the invitation's).
 ///
 /// ```swift
 /// let doctor = Doctor(configuration: DoctorConfiguration(configPath: "portal.toml"), logger: logger)
@@ -12,10 +14,11 @@ import Paddington
 /// ```
 ///
 /// The checks, in order: the configuration file's mode and owner; whether it parses; its keys; the
-/// invitation files beside it (mode, owner, contents) and their folder; the listen address (free, or held
-/// by the running agent); each server entry (name resolved, TCP reachable, WebSocket upgrade answered,
-/// handshake with our keys and the protocol it ran); the clients' key lifetimes (expiring and single-use
-/// invitations, a rotation's previous keys); and TLS.
+/// invitation files beside it (mode, owner, contents) and their folder (mode, owner); the clients' key
+/// lifetimes (expiring and single-use invitations, a rotation's previous keys); the listen address (free,
+/// or held by the running agent at that address); TLS (the certificate, a wss:// url, the key file's mode
+/// and owner); each server entry (name resolved, each address in turn until one is TCP reachable,
+/// WebSocket upgrade answered, handshake with our keys and the protocol it ran).
 package struct Doctor: Sendable {
     /// What to check.
     package let configuration: DoctorConfiguration
@@ -63,11 +66,27 @@ package struct Doctor: Sendable {
         !results.contains { $0.status == .fail }
     }
 
-    /// The listener's TLS certificate: readable, for which names, and how long it stays valid.
+    /// The listener's TLS certificate: readable, for which names, and how long it stays valid; the
+    /// service's URL (what invitations give) says wss://; its key file is private and ours.
     func tlsChecks(_ service: ServiceConfiguration, now: Date = Date()) -> [DoctorCheck] {
         guard let path = service.tlsCertificate else {
             return [DoctorCheck("tls", .info, "TLS: not configured (the listener speaks plain ws://; tls_certificate and tls_key turn it on)")]
         }
+        var checks = certificateChecks(path: path, service: service, now: now)
+        if !service.url.isSecure {
+            checks.append(DoctorCheck("tls.url", .warning, subject: "\(service.url)",
+                "the listener speaks TLS (tls_certificate is set), but the service's url is \(service.url): invited clients would dial plain ws:// into a TLS port",
+                fix: "paddington listen --port \(service.port) --url wss://\(service.url.host):\(service.url.port)/ (a name the certificate is for), "
+                    + "then write new invitations (paddington rotate NAME)"))
+        }
+        if let key = service.tlsKey {
+            checks += fileChecks(path: key, what: "the TLS key", kind: "tls.key",
+                missingFix: "point tls_key at the certificate's private key (PEM), then paddington reload")
+        }
+        return checks
+    }
+
+    private func certificateChecks(path: String, service: ServiceConfiguration, now: Date) -> [DoctorCheck] {
         let leaf: (names: [String], notBefore: Date, notAfter: Date, covers: Bool)
         do {
             leaf = try TLSSetup.leaf(at: path, field: "tls_certificate", source: configuration.configPath, host: service.url.host)

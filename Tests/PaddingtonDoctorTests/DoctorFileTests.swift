@@ -135,7 +135,7 @@ struct DoctorFileTests {
         try scratch.writeText("name = \"portal\"\n", to: garbage)
         results = await scratch.doctor(checkServers: false).run()
         #expect(results.one("invitations.folder")?.line
-            == "✘ \(scratch.invitations)/ is writable by others (mode 0777): anyone could replace an invitation: run chmod o-w \(scratch.invitations)")
+            == "✘ \(scratch.invitations)/ is writable by others (mode 0777): anyone could replace an invitation: run chmod go-w \(scratch.invitations)")
         #expect(results.named("invitation.mode").contains { $0.line == "✘ \(good) is readable by others (mode 0644): run chmod 600 \(good)" })
         let stale = try #require(results.named("invitation.keys").first { $0.subject == good })
         #expect(stale.status == .warning)
@@ -144,6 +144,32 @@ struct DoctorFileTests {
         #expect(broken.status == .fail && broken.subject == garbage && broken.message.contains("is not a valid invitation"))
         #expect(results.one("invitations.expiry")?.line == "- invitation expiry: no client's invitation expires")
         #expect(!Doctor.healthy(results))
+    }
+
+    @Test("the invitations folder: writable by its group fails; owned by another user fails")
+    func invitationsFolder() async throws {
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        try scratch.write(try portal())
+        try FileManager.default.createDirectory(atPath: scratch.invitations, withIntermediateDirectories: true)
+        try scratch.chmod(scratch.invitations, 0o750)
+        var results = await scratch.doctor(checkServers: false).run()
+        #expect(results.one("invitations.folder")?.line == "✔ \(scratch.invitations)/ is writable by its owner only (mode 0750)")
+        #expect(results.one("invitations.owner")?.status == .pass)
+
+        try scratch.chmod(scratch.invitations, 0o770)
+        results = await scratch.doctor(checkServers: false).run()
+        #expect(results.one("invitations.folder")?.line
+            == "✘ \(scratch.invitations)/ is writable by its group (mode 0770): anyone in the group could replace an invitation: run chmod g-w \(scratch.invitations)")
+        #expect(!Doctor.healthy(results))
+
+        guard geteuid() == 0 else { return }  // chown needs root
+        try scratch.chmod(scratch.invitations, 0o700)
+        #expect(chown(scratch.invitations, 65534, 65534) == 0)
+        results = await scratch.doctor(checkServers: false).run()
+        let owner = try #require(results.one("invitations.owner"))
+        #expect(owner.status == .fail && owner.message.contains("is owned by") && owner.message.contains("65534"), "\(owner.line)")
+        #expect(owner.fix == "run chown 0 \(scratch.invitations) as root, or run doctor as the user that runs the service")
     }
 
     @Test("key lifetimes: an invitation expired unused fails with its fix; one that expires later, a single-use one and a rotation's overlap are reported")
@@ -206,5 +232,114 @@ struct DoctorTLSTests {
         _ = try scratch.write(try ServiceConfiguration(name: "portal", url: "ws://127.0.0.1:6501", ip: "127.0.0.1", port: 6501))
         results = await scratch.doctor(checkServers: false).run()
         #expect(results.one("tls")?.line == "- TLS: not configured (the listener speaks plain ws://; tls_certificate and tls_key turn it on)")
+        #expect(results.named("tls.url").isEmpty && results.named("tls.key.mode").isEmpty)
+    }
+
+    @Test("a TLS listener whose url is ws:// warns with the listen command that fixes it")
+    func plainURL() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        _ = try scratch.write(try Self.service(certificate: "good", url: "ws://localhost:6501", pki: pki))
+        var results = await scratch.doctor(checkServers: false).run()
+        let url = try #require(results.one("tls.url"))
+        #expect(url.line == "! the listener speaks TLS (tls_certificate is set), but the service's url is ws://localhost:6501/: "
+            + "invited clients would dial plain ws:// into a TLS port: paddington listen --port 6501 --url wss://localhost:6501/ "
+            + "(a name the certificate is for), then write new invitations (paddington rotate NAME)")
+        #expect(Doctor.healthy(results))
+
+        _ = try scratch.write(try Self.service(certificate: "good", url: "wss://localhost:6501", pki: pki))
+        results = await scratch.doctor(checkServers: false).run()
+        #expect(results.named("tls.url").isEmpty)
+    }
+
+    @Test("the TLS key must be private and ours: 0600 passes, 0640 and 0644 fail with the chmod; a missing key fails to load")
+    func keyFile() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        var config = try Self.service(certificate: "good", url: "wss://localhost:6501", pki: pki)
+        let key = pki.path("good.key")
+        _ = try scratch.write(config)
+        var results = await scratch.doctor(checkServers: false).run()
+        #expect(results.one("tls.key.mode")?.line == "✔ \(key) is private to its owner (mode 0600)")
+        #expect(results.one("tls.key.owner")?.status == .pass)
+
+        for (mode, exposure) in [(0o640, "readable by its group (mode 0640)"), (0o644, "readable by others (mode 0644)")] {
+            try scratch.chmod(key, mode)
+            results = await scratch.doctor(checkServers: false).run()
+            #expect(results.one("tls.key.mode")?.line == "✘ \(key) is \(exposure): run chmod 600 \(key)")
+            #expect(!Doctor.healthy(results))
+        }
+        if geteuid() == 0 {
+            try scratch.chmod(key, 0o600)
+            #expect(chown(key, 65534, 65534) == 0)
+            results = await scratch.doctor(checkServers: false).run()
+            #expect(results.one("tls.key.owner")?.status == .fail)
+        }
+
+        // A key file that is not there: the configuration does not load, and says which field.
+        config.tlsKey = pki.path("missing.key")
+        _ = try scratch.write(config)
+        results = await scratch.doctor(checkServers: false).run()
+        let parse = try #require(results.one("config.parse"))
+        #expect(parse.status == .fail && parse.message.contains("tls_key"), "\(parse.line)")
+    }
+
+    // MARK: Handshakes with wss:// servers
+
+    /// `agent`'s configuration with one `wss://127.0.0.1:PORT/` server entry for `server`, trusting `entryCA`
+    /// in the entry and `serviceCA` service-wide (files of `pki`, or nil).
+    static func agent(_ server: DoctorNetworkTests.RunningServer, pki: TestPKI, entryCA: String?, serviceCA: String?) throws
+        -> ServiceConfiguration
+    {
+        var config = try ServiceConfiguration(name: "agent")
+        var invitation = server.invitation
+        invitation.url = "wss://127.0.0.1:\(server.port)/"
+        try config.addServer(invitation)
+        config.servers[0].tlsCA = entryCA.map { pki.path($0) }
+        config.tlsCA = serviceCA.map { pki.path($0) }
+        return config
+    }
+
+    @Test("wss://: a server trusted through the service-wide tls_ca, or the entry's own, completes the handshake",
+          arguments: [(String?.none, String?.some("ca.pem")), ("ca.pem", nil), ("ca.pem", "other-ca.pem")])
+    func trusted(entryCA: String?, serviceCA: String?) async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        let server = try await DoctorNetworkTests.RunningServer.start(tls: (pki, "good"))
+        try scratch.write(try Self.agent(server, pki: pki, entryCA: entryCA, serviceCA: serviceCA))
+        let results = await scratch.doctor().run()
+        #expect(results.one("server.reachable")?.status == .pass)
+        #expect(results.one("server.upgrade")?.status == .info)
+        let handshake = try #require(results.one("server.handshake"))
+        #expect(handshake.status == .pass, "\(results.lines)")
+        #expect(results.one("server.protocol")?.status == .pass)
+        await server.stop()
+    }
+
+    @Test("wss://: a server whose CA this side does not trust fails the handshake, naming the CA file and the fix",
+          arguments: [(String?.none, String?.some("other-ca.pem")), ("other-ca.pem", "ca.pem")])
+    func untrusted(entryCA: String?, serviceCA: String?) async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        let server = try await DoctorNetworkTests.RunningServer.start(tls: (pki, "good"))
+        try scratch.write(try Self.agent(server, pki: pki, entryCA: entryCA, serviceCA: serviceCA))
+        let results = await scratch.doctor().run()
+        let handshake = try #require(results.one("server.handshake"))
+        #expect(handshake.status == .fail)
+        #expect(handshake.message.hasPrefix("server portal@default: handshake failed: TLS: the certificate of wss://127.0.0.1:\(server.port)/"),
+            "\(handshake.line)")
+        #expect(handshake.message.contains("is not signed by a CA this side trusts (the CAs in '\(pki.path("other-ca.pem"))')"),
+            "\(handshake.line)")
+        #expect(handshake.fix?.contains("tls_ca") == true, "\(handshake.line)")
+        #expect(!Doctor.healthy(results))
+        await server.stop()
     }
 }

@@ -21,11 +21,21 @@ struct DoctorNetworkTests {
         let invitation: Invitation
         let port: Int
 
-        static func start(allowing allowance: String = "127.0.0.1", policy: ProtocolPolicy = .auto) async throws -> RunningServer {
-            var config = try ServiceConfiguration(name: "portal")
+        /// `tls` (a certificate of `pki`) makes it listen with TLS, and its invitation give `wss://127.0.0.1:PORT/`;
+        /// `configure` changes its configuration (the client entry `agent`) before it starts.
+        static func start(
+            allowing allowance: String = "127.0.0.1", policy: ProtocolPolicy = .auto, tls: (pki: TestPKI, certificate: String)? = nil,
+            options: MeshConfiguration = MeshConfiguration(), configure: (inout ServiceConfiguration) -> Void = { _ in }
+        ) async throws -> RunningServer {
+            var config = try ServiceConfiguration(name: "portal", url: tls == nil ? nil : "wss://127.0.0.1:0/")
             config.protocolPolicy = policy
+            if let tls {
+                config.tlsCertificate = tls.pki.path("\(tls.certificate).pem")
+                config.tlsKey = tls.pki.path("\(tls.certificate).key")
+            }
             try config.admitClient("agent", allowing: try IPAllowance(parsing: allowance))
-            let mesh = Mesh(configuration: config, logger: quietLogger("portal"))
+            configure(&config)
+            let mesh = Mesh(configuration: config, options: options, logger: quietLogger("portal"))
             let task = Task { _ = try? await mesh.run() }
             let port = try await mesh.listeningPort()
             return RunningServer(mesh: mesh, task: task, invitation: try await mesh.invitation(for: "agent"), port: port)
@@ -97,6 +107,32 @@ struct DoctorNetworkTests {
         await server.stop()
     }
 
+    @Test("listen: a port in use while the running agent listens elsewhere is a warning naming both addresses")
+    func listenHeldByAnother() async throws {
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        let server = try await RunningServer.start()
+        let socket = scratch.folder.appendingPathComponent("portal.sock").path
+        let control = ControlServer(mesh: server.mesh, configuration: .init(path: socket), logger: quietLogger("control"))
+        let controlTask = Task { try? await control.run() }
+        try await control.waitUntilListening()
+        let busy = try await TinyServer.start(.silent)
+        var config = try ServiceConfiguration(name: "portal", port: busy.port)
+        try config.admitClient("agent", allowing: try IPAllowance(parsing: "127.0.0.1"))
+        try scratch.write(config)
+        let results = await scratch.doctor(control: socket).run()
+        let listen = try #require(results.one("listen"))
+        #expect(listen.status == .warning)
+        #expect(listen.message.hasPrefix(
+            "listen: 127.0.0.1:\(busy.port) is in use, but the running agent of portal listens on 127.0.0.1:\(server.port) (its control socket \(socket) answers)"),
+            "\(listen.line)")
+        #expect(listen.fix?.contains("restart the agent with this configuration") == true)
+        await busy.stop()
+        controlTask.cancel()
+        await controlTask.value
+        await server.stop()
+    }
+
     // MARK: Servers
 
     @Test("server: a closed port is unreachable, and nothing further is tried")
@@ -125,10 +161,13 @@ struct DoctorNetworkTests {
         defer { scratch.remove() }
         let server = try await TinyServer.start(behaviour)
         try scratch.write(try agent(url: "ws://127.0.0.1:\(server.port)/"))
+        // Only the silent server needs a short timeout; the others answer at once, within the default.
+        let silent = if case .silent = behaviour { true } else { false }
+        let timeout: Duration = silent ? .milliseconds(500) : .seconds(10)
         let clock = ContinuousClock()
         let started = clock.now
-        let results = await scratch.doctor(timeout: .milliseconds(500)).run()
-        #expect(clock.now - started < .seconds(10))
+        let results = await scratch.doctor(timeout: timeout).run()
+        #expect(clock.now - started < (silent ? .seconds(10) : .seconds(5)))
         #expect(results.one("server.reachable")?.status == .pass)
         let upgrade = try #require(results.one("server.upgrade"))
         #expect(upgrade.status == .fail)
@@ -158,9 +197,8 @@ struct DoctorNetworkTests {
         #expect(protocolOne.status == .warning)
         #expect(protocolOne.message == "server portal@default: the link runs protocol 1, the Rust format: no forward secrecy, no replay protection")
         #expect(Doctor.healthy(results))
-        // The probe closed its link: the server has none left.
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(!server.mesh.isConnected("agent"))
+        // The probe closed its link: the server has none left (soon: the close travels to it).
+        #expect(await eventually { !server.mesh.isConnected("agent") })
         await server.stop()
     }
 
@@ -222,6 +260,75 @@ struct DoctorNetworkTests {
         }).run()
         #expect(results.one("server.resolve")?.message == "server portal@default: resolving portal.test took longer than 0.2 seconds")
         await server.stop()
+    }
+
+    @Test("server: every resolved address is tried in turn; the first that accepts TCP is used, and the line names those that failed")
+    func severalAddresses() async throws {
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        let server = try await RunningServer.start()
+        var invitation = server.invitation
+        invitation.url = "ws://portal.test:\(server.port)/"
+        try scratch.write(try agent(invitation))
+        // 127.0.0.2 is loopback too on Linux, but the server listens on 127.0.0.1 only: refused.
+        var results = await scratch.doctor(resolve: { _ in ["127.0.0.2", "127.0.0.1"] }).run()
+        #expect(results.one("server.resolve")?.line == "✔ server portal@default: portal.test resolves to 127.0.0.2, 127.0.0.1")
+        #expect(results.one("server.reachable")?.line
+            == "✔ server portal@default: 127.0.0.1:\(server.port) accepts TCP connections; before it, 127.0.0.2:\(server.port) refuses connections (nothing listens there)")
+        #expect(results.one("server.upgrade")?.status == .pass)
+        #expect(results.one("server.handshake")?.status == .pass, "\(results.lines)")
+
+        results = await scratch.doctor(resolve: { _ in ["127.0.0.2", "127.0.0.3"] }).run()
+        let none = try #require(results.one("server.reachable"))
+        #expect(none.line == "✘ server portal@default: none of the 2 addresses of portal.test accepts a TCP connection: "
+            + "127.0.0.2:\(server.port) refuses connections (nothing listens there); 127.0.0.3:\(server.port) refuses connections (nothing listens there): "
+            + "start the server, or correct the port in its URL")
+        #expect(results.named("server.upgrade").isEmpty)
+        await server.stop()
+    }
+
+    @Test("server: a handshake counts as a use: an expiring invitation no longer expires; a single-use one is left for the agent to replace")
+    func invitationUse() async throws {
+        let scratch = try DoctorScratch()
+        defer { scratch.remove() }
+        // A server that keeps its changes (in memory here): only such a server replaces single-use keys.
+        var options = MeshConfiguration()
+        options.configurationChanged = { _ in }
+        let server = try await RunningServer.start(options: options) { config in
+            config.clients[0].expires = Date(timeIntervalSinceNow: 3600)
+        }
+        try scratch.write(try agent(server.invitation))
+        var results = await scratch.doctor().run()
+        #expect(results.one("server.handshake")?.status == .pass, "\(results.lines)")
+        #expect(await eventually { server.mesh.configuration.clients.first?.expires == nil })
+        await server.stop()
+
+        let single = try await RunningServer.start(options: options) { config in config.clients[0].singleUse = true }
+        try scratch.write(try agent(single.invitation))
+        results = await scratch.doctor().run()
+        #expect(results.one("server.handshake")?.status == .pass, "\(results.lines)")
+        // The probe declined the new keys: the server went back to the invitation's (or, when the probe
+        // was gone before it answered, keeps both). Either way the entry stays single-use and the
+        // invitation's keys still work.
+        #expect(await eventually { !single.mesh.isConnected("agent") })
+        #expect(await eventually {
+            single.mesh.configuration.clients.first.map { $0.keys == single.invitation.keys || $0.previousKeys == single.invitation.keys } == true
+        })
+        let entry = try #require(single.mesh.configuration.clients.first)
+        #expect(entry.singleUse)
+        // The agent, dialling later with the invitation's keys, is sent the new keys again and keeps them.
+        var agentOptions = MeshConfiguration()
+        agentOptions.configurationChanged = { _ in }
+        let client = Mesh(configuration: try agent(single.invitation), options: agentOptions, logger: quietLogger("agent"))
+        let clientTask = Task { _ = try? await client.run() }
+        _ = try await client.waitUntilConnected("portal", timeout: .seconds(10))
+        #expect(await eventually { single.mesh.configuration.clients.first.map { !$0.singleUse && $0.previousKeys == nil } == true })
+        let final = try #require(single.mesh.configuration.clients.first).keys
+        #expect(final != single.invitation.keys)
+        #expect(await eventually { client.configuration.servers.first?.keys == final })
+        client.shutdown()
+        await clientTask.value
+        await single.stop()
     }
 
     @Test("the system resolver finds localhost in /etc/hosts")

@@ -58,3 +58,13 @@ extension Array where Element == DoctorCheck {
 
     var lines: String { map(\.line).joined(separator: "\n") }
 }
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
+func eventually(within limit: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
