@@ -13,8 +13,10 @@ import ServiceLifecycle
 ///
 /// Any other path is answered `404`, another method on these paths `405` (with `Allow: GET, HEAD`), a
 /// request that is not HTTP/1 or whose head exceeds ``Configuration/maxRequestHeadBytes`` `400`, and the
-/// connection is then closed. A connection that sends nothing for ``Configuration/idleTimeout`` is
-/// closed. Run it beside the mesh in the same `ServiceGroup`:
+/// connection is then closed. A request not received whole within ``Configuration/requestTimeout`` of the
+/// connection's start or of the previous response is answered `408` and the connection closed, so slow
+/// clients cannot hold the ``Configuration/maxConnections`` slots; a connection that sends nothing for
+/// ``Configuration/idleTimeout`` is closed. Run it beside the mesh in the same `ServiceGroup`:
 ///
 /// ```swift
 /// let registry = PrometheusCollectorRegistry()
@@ -38,18 +40,24 @@ public actor HealthServer: Service {
         public var maxRequestHeadBytes: Int
         /// A connection that sends nothing for this long is closed.
         public var idleTimeout: Duration
+        /// A whole request (head and body) must arrive within this long of the connection's start or of the
+        /// end of the previous response; otherwise it is answered `408` and the connection is closed.
+        /// Unlike ``idleTimeout`` it is not restarted by each byte, so a client trickling bytes cannot keep
+        /// a connection.
+        public var requestTimeout: Duration
         /// Connections served at once; one more is closed at once.
         public var maxConnections: Int
 
         /// A server on `host:port` with the given limits.
         public init(
             host: String = "127.0.0.1", port: Int = 0, maxRequestHeadBytes: Int = 16 << 10, idleTimeout: Duration = .seconds(10),
-            maxConnections: Int = 32
+            requestTimeout: Duration = .seconds(10), maxConnections: Int = 32
         ) {
             self.host = host
             self.port = port
             self.maxRequestHeadBytes = maxRequestHeadBytes
             self.idleTimeout = idleTimeout
+            self.requestTimeout = requestTimeout
             self.maxConnections = maxConnections
         }
     }
@@ -155,16 +163,20 @@ public actor HealthServer: Service {
     }
 
     /// The handlers of one accepted connection: the idle timeout, the request-head limit, NIO's HTTP/1
-    /// server pipeline (whose error handler answers malformed requests with `400` and closes).
+    /// server pipeline (whose error handler answers malformed requests with `400` and closes), and the
+    /// request deadline between its decoder and its pipelining handler (so that its `408` goes straight to
+    /// the encoder, and it sees pipelined requests as they arrive).
     private static func configure(_ channel: any Channel, configuration: Configuration)
         throws -> ChannelClaim<HTTPServerRequestPart, HTTPServerResponsePart>
     {
         let sync = channel.pipeline.syncOperations
         let limit = RequestHeadLimit(maxBytes: configuration.maxRequestHeadBytes)
-        try sync.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(configuration.idleTimeout.nanosecondsClamped))))
+        try sync.addHandler(IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.nanosecondsClamped)))
         try sync.addHandler(IdleCloser())
         try sync.addHandler(limit)
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+        let deadline = RequestDeadline(timeout: .nanoseconds(configuration.requestTimeout.nanosecondsClamped))
+        try sync.addHandler(deadline, position: .before(try sync.handler(type: HTTPServerPipelineHandler.self)))
         try sync.addHandler(RequestHeadLimit.Reset(limit: limit))
         return ChannelClaim(
             try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel))

@@ -32,17 +32,23 @@ struct HealthEndpointTests {
         beta.send(line: "alpha one")
         #expect(await alpha.waitForOutput(#""payload":"one""#))
 
-        let health = try HTTPProbe.get("/health", port: healthPort ?? 0)
+        // The handler that took "one" releases its slot just after printing it: poll until it has, bounded.
+        var health = try await HTTPProbe.get("/health", port: healthPort ?? 0)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !health.hasSuffix(#""workers":0}"#), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            health = try await HTTPProbe.get("/health", port: healthPort ?? 0)
+        }
         #expect(health.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(health)")
         #expect(health.lowercased().contains("content-type: application/json"))
         #expect(health.hasSuffix(#"{"status":"ok","workers":0}"#), "\(health)")
 
-        let metrics = try HTTPProbe.get("/metrics", port: healthPort ?? 0)
+        let metrics = try await HTTPProbe.get("/metrics", port: healthPort ?? 0)
         #expect(metrics.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(metrics)")
         #expect(metrics.contains(#"paddington_links_up{service="alpha",peer="beta",zone="default",direction="in",protocol="2"} 1"#), "\(metrics)")
         #expect(metrics.contains(#"paddington_messages_total{service="alpha",peer="beta",zone="default",direction="in",protocol="2"} 1"#), "\(metrics)")
 
-        #expect(try HTTPProbe.get("/other", port: healthPort ?? 0).hasPrefix("HTTP/1.1 404 "))
+        #expect(try await HTTPProbe.get("/other", port: healthPort ?? 0).hasPrefix("HTTP/1.1 404 "))
 
         for process in [beta, alpha] { process.kill(SIGTERM) }
         for process in [beta, alpha] { #expect(await process.waitForExit() == 0) }
@@ -66,7 +72,8 @@ struct HealthEndpointTests {
     }
 }
 
-/// One HTTP/1.1 request over a plain socket to 127.0.0.1, read to the server's close (10 s at most).
+/// One HTTP/1.1 request over a plain socket to 127.0.0.1, read to the server's close (10 s at most
+/// without a byte).
 enum HTTPProbe {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -92,7 +99,17 @@ enum HTTPProbe {
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    static func get(_ path: String, port: Int) throws -> String {
+    /// `GET path` and the whole response. The blocking socket calls run on a thread of their own, not on
+    /// the (two-thread) cooperative pool, which other tests need meanwhile.
+    static func get(_ path: String, port: Int) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try blockingGet(path, port: port) })
+            }.start()
+        }
+    }
+
+    private static func blockingGet(_ path: String, port: Int) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         defer { close(fd) }

@@ -18,15 +18,29 @@ final class RawConnection: Sendable {
     let channel: any Channel
     private let collector: Collector
 
-    init(port: Int, source: String? = nil) async throws {
+    /// Connects to 127.0.0.1:`port`. Each step of `script` is sent that long after the connection is up,
+    /// timed on the event loop: a busy cooperative pool cannot delay it.
+    init(
+        port: Int, source: String? = nil, script: [(after: TimeAmount, bytes: [UInt8])] = [],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws {
         let collector = Collector()
-        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: group)
         if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
         channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
-            .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: "127.0.0.1", port: port)
+            .map { channel in
+                for step in script {
+                    channel.eventLoop.scheduleTask(in: step.after) {
+                        channel.writeAndFlush(channel.allocator.buffer(bytes: step.bytes), promise: nil)
+                    }
+                }
+                return channel
+            }
+            .get()
         self.collector = collector
     }
 

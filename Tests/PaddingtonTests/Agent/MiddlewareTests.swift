@@ -82,7 +82,7 @@ struct MiddlewareTests {
         await pair.stop()
     }
 
-    @Test("RequestMetrics times each request by direction, route and outcome")
+    @Test("RequestMetrics times each request by direction, route and outcome; an unknown route is labelled 'unknown'")
     func metrics() async throws {
         let serverMetrics = TestMetrics(), clientMetrics = TestMetrics()
         let pair = try await AgentPair.start(
@@ -92,16 +92,26 @@ struct MiddlewareTests {
             mesh.onRequest("ok") { _, _ in Reply("fine") }
         }
         for _ in 0..<3 { _ = try await pair.client.mesh.request("", to: "server", route: "ok", timeout: .seconds(5)) }
-        await expectCode(.unknownRoute) { try await pair.client.mesh.request("", to: "server", route: "missing", timeout: .seconds(5)) }
+        // Routes the server does not have, each a new name: one series, not one per name.
+        let strangers = ["missing", "random-1", "random-2"]
+        for route in strangers {
+            await expectCode(.unknownRoute) { try await pair.client.mesh.request("", to: "server", route: route, timeout: .seconds(5)) }
+        }
         let served = try serverMetrics.expectTimer(RequestMetrics.label, [("service", "server"), ("direction", "in"), ("route", "ok"), ("outcome", "ok")])
         #expect(served.values.count == 3)
         #expect(served.values.allSatisfy { $0 > 0 })
-        let unknown = try serverMetrics.expectTimer(RequestMetrics.label, [("service", "server"), ("direction", "in"), ("route", "missing"), ("outcome", "unknownRoute")])
-        #expect(unknown.values.count == 1)
+        let unknown = try serverMetrics.expectTimer(RequestMetrics.label, [("service", "server"), ("direction", "in"), ("route", "unknown"), ("outcome", "unknownRoute")])
+        #expect(unknown.values.count == strangers.count)
         let sent = try clientMetrics.expectTimer(RequestMetrics.label, [("service", "client"), ("direction", "out"), ("route", "ok"), ("outcome", "ok")])
         #expect(sent.values.count == 3)
-        let failed = try clientMetrics.expectTimer(RequestMetrics.label, [("service", "client"), ("direction", "out"), ("route", "missing"), ("outcome", "unknownRoute")])
-        #expect(failed.values.count == 1)
+        let failed = try clientMetrics.expectTimer(RequestMetrics.label, [("service", "client"), ("direction", "out"), ("route", "unknown"), ("outcome", "unknownRoute")])
+        #expect(failed.values.count == strangers.count)
+        // No series carries a name the peer made up.
+        for metrics in [serverMetrics, clientMetrics] {
+            let routes = Set(metrics.timers(label: RequestMetrics.label).compactMap { timer in timer.dimensions.first { $0.0 == "route" }?.1 })
+            #expect(routes == ["ok", "unknown"])
+            #expect(metrics.timers(label: RequestMetrics.label).count == 2)
+        }
         await pair.stop()
     }
 

@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import Paddington
 import PaddingtonHealth
 import PaddingtonTestSupport
@@ -13,9 +15,11 @@ struct HealthServerTests {
         _ configuration: HealthServer.Configuration = .init(host: "127.0.0.1", port: 0),
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         workers: @escaping @Sendable () -> Int = { 3 },
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (Int) async throws -> Void
     ) async throws {
-        let server = HealthServer(configuration: configuration, registry: registry, workers: workers, logger: quietLogger("health"))
+        let server = HealthServer(
+            configuration: configuration, registry: registry, workers: workers, eventLoopGroup: eventLoopGroup, logger: quietLogger("health"))
         let group = ServiceGroup(services: [server], logger: quietLogger("group"))
         let running = Task { try await group.run() }
         defer { running.cancel() }
@@ -61,8 +65,9 @@ struct HealthServerTests {
         try await withServer { port in
             let connection = try await RawConnection(port: port)
             try await connection.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\nHEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await connection.waitForText("workers", timeout: .seconds(10)))
-            try await Task.sleep(for: .milliseconds(200))
+            // Both answers: the second (HEAD) has no body, so its head is the last thing to arrive.
+            let both = await poll(timeout: .seconds(10)) { connection.receivedText.components(separatedBy: "HTTP/1.1 200 OK").count == 3 }
+            #expect(both)
             let text = connection.receivedText
             #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
             #expect(text.components(separatedBy: #"{"status":"ok""#).count == 2)
@@ -107,11 +112,105 @@ struct HealthServerTests {
     @Test("a client that sends nothing is closed after the idle timeout")
     func idle() async throws {
         try await withServer(.init(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(300))) { port in
-            let connection = try await RawConnection(port: port)
             let start = ContinuousClock.now
+            let connection = try await RawConnection(port: port)
             #expect(await connection.waitForClose(timeout: .seconds(10)))
-            #expect(ContinuousClock.now - start >= .milliseconds(250))
+            #expect(ContinuousClock.now - start >= .milliseconds(300))
             #expect(connection.received.isEmpty)
+        }
+    }
+
+    @Test("a request body over the limit gets 400 and the connection is closed")
+    func bodyTooLong() async throws {
+        try await withServer(.init(host: "127.0.0.1", port: 0, maxRequestHeadBytes: 1024)) { port in
+            let body = String(repeating: "b", count: 2048)
+            let response = try await exchange(
+                "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", port: port)
+            #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(response)")
+            #expect(!response.contains("405"))
+        }
+    }
+
+    @Test("a client trickling a request slower than the request timeout gets 408 and is closed; others are served meanwhile")
+    func slowRequest() async throws {
+        // A loop of its own for the server and both clients: the other tests' I/O cannot delay them.
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { loop.shutdownGracefully { _ in } }
+        let limits = HealthServer.Configuration(host: "127.0.0.1", port: 0, idleTimeout: .seconds(30), requestTimeout: .seconds(2))
+        try await withServer(limits, eventLoopGroup: loop) { port in
+            // Taken before the connection exists, so at or before the server's deadline starts.
+            let start = ContinuousClock.now
+            let slow = try await RawConnection(port: port, group: loop)
+            try await slow.send("GET /health HTTP/1.1\r\n")
+            // One header byte every 100 ms: the idle timeout (30 s) never fires, the request never ends.
+            let trickle = Task {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while slow.channel.isActive, ContinuousClock.now < deadline {
+                    try? await slow.send("X")
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer { trickle.cancel() }
+            // A well-behaved client is served while the slow one trickles (its request is sent from the
+            // event loop, so a busy test process cannot make it slow too).
+            let normal = try await RawConnection(port: port, script: [(.zero, Array(get("/health").utf8))], group: loop)
+            #expect(await normal.waitForClose(timeout: .seconds(10)))
+            #expect(normal.receivedText.hasPrefix("HTTP/1.1 200 OK"), "\(normal.receivedText)")
+            #expect(await slow.waitForClose(timeout: .seconds(10)))
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed >= .seconds(2), "closed after \(elapsed)")
+            #expect(slow.receivedText.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(slow.receivedText)")
+            #expect(slow.receivedText.lowercased().contains("connection: close"))
+        }
+    }
+
+    @Test("the request timeout starts again after each response: a keep-alive client outlives it")
+    func requestTimeoutRestarts() async throws {
+        // A loop of its own for the server and the client: the other tests' I/O cannot delay them.
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { loop.shutdownGracefully { _ in } }
+        try await withServer(.init(host: "127.0.0.1", port: 0, requestTimeout: .seconds(2)), eventLoopGroup: loop) { port in
+            // Six requests 500 ms apart, timed on the event loop: each comes well within the timeout of the
+            // previous answer, and all of them take longer than the timeout.
+            let request = Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            let connection = try await RawConnection(
+                port: port, script: (0..<6).map { (.milliseconds(500 * Int64($0)), request) }, group: loop)
+            let answered = await poll(timeout: .seconds(15)) {
+                connection.receivedText.components(separatedBy: "HTTP/1.1 200 OK").count == 7 || !connection.channel.isActive
+            }
+            #expect(answered)
+            #expect(connection.receivedText.components(separatedBy: "HTTP/1.1 200 OK").count == 7, "\(connection.receivedText)")
+            #expect(!connection.receivedText.contains("408"))
+            #expect(connection.channel.isActive)
+            await connection.close()
+        }
+    }
+
+    @Test("one connection more than maxConnections is closed unanswered; a slot freed serves again")
+    func tooManyConnections() async throws {
+        let limits = HealthServer.Configuration(
+            host: "127.0.0.1", port: 0, idleTimeout: .seconds(60), requestTimeout: .seconds(60), maxConnections: 2)
+        try await withServer(limits) { port in
+            // Two keep-alive clients, each answered once, so both hold a slot.
+            var held: [RawConnection] = []
+            for _ in 0..<2 {
+                let connection = try await RawConnection(port: port)
+                try await connection.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(await connection.waitForText("workers", timeout: .seconds(10)))
+                held.append(connection)
+            }
+            let third = try await RawConnection(port: port)
+            try? await third.send(get("/health"))
+            #expect(await third.waitForClose(timeout: .seconds(10)))
+            #expect(!third.receivedText.contains("200 OK"), "\(third.receivedText)")
+            #expect(held.allSatisfy { $0.channel.isActive })
+            // Once a held connection ends its slot is released (asynchronously): a new client is served.
+            await held[0].close()
+            let served = await poll(timeout: .seconds(10)) {
+                (try? await exchange(get("/health"), port: port))?.hasPrefix("HTTP/1.1 200 OK") == true
+            }
+            #expect(served)
+            await held[1].close()
         }
     }
 
@@ -198,4 +297,14 @@ private func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () asy
         group.cancelAll()
         #expect(finished, "timed out after \(timeout)")
     }
+}
+
+/// Checks `condition` every 20 ms until it holds (true) or `timeout` passes (false).
+private func poll(timeout: Duration, _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
 }
