@@ -79,7 +79,7 @@ struct RefusalTests {
 
     @Test("a client that upgrades and never sends frame 1 times out")
     func silentClient() async throws {
-        let (server, invitation, port) = try await startServer(timeout: .milliseconds(500))
+        let (server, invitation, port) = try await startServer(timeout: .seconds(2))
         let raw = try await RawConnection(port: port)
         try await raw.send(RawConnection.upgradeRequest(keys: invitation.keys))
         #expect(await raw.waitForText("101", timeout: .seconds(5)))
