@@ -121,33 +121,8 @@ public actor ControlServer: Service {
         let handler = self.handler, logger = self.logger, configuration = self.configuration
         // Removed at the end only if the file is still ours (a successor may have taken the path).
         defer { ControlSocketFile.remove(path, ifStill: published) }
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { connections in
-                    let serving = NIOLockedValueBox(0)
-                    for try await claim in connections {
-                        guard let connection = claim.take() else { continue }
-                        // At most maxConnections at once; one more is closed at once.
-                        let admitted = serving.withLockedValue { count -> Bool in
-                            guard count < configuration.maxConnections else { return false }
-                            count += 1
-                            return true
-                        }
-                        guard admitted else {
-                            try? await connection.executeThenClose { _, _ in }
-                            logger.debug("control connection refused: too many at once")
-                            continue
-                        }
-                        group.addTask {
-                            defer { serving.withLockedValue { $0 -= 1 } }
-                            await Self.serve(connection, handler: handler, maxLineBytes: configuration.maxLineBytes, logger: logger)
-                        }
-                    }
-                }
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+        try await AcceptLoop.run(server, maxConnections: configuration.maxConnections, what: "control", logger: logger) { connection in
+            await Self.serve(connection, handler: handler, maxLineBytes: configuration.maxLineBytes, logger: logger)
         }
     }
 

@@ -132,33 +132,8 @@ public actor HealthServer: Service {
         bound(.success(port))
         logger.info("health server listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
         let responder = self.responder, logger = self.logger
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { connections in
-                    let serving = NIOLockedValueBox(0)
-                    for try await claim in connections {
-                        guard let connection = claim.take() else { continue }
-                        let admitted = serving.withLockedValue { count -> Bool in
-                            guard count < configuration.maxConnections else { return false }
-                            count += 1
-                            return true
-                        }
-                        guard admitted else {
-                            try? await connection.executeThenClose { _, _ in }
-                            logger.debug("health connection refused: too many at once")
-                            continue
-                        }
-                        group.addTask {
-                            defer { serving.withLockedValue { $0 -= 1 } }
-                            await HealthConnection.serve(
-                                connection, responder: responder, maxBodyBytes: configuration.maxRequestHeadBytes, logger: logger)
-                        }
-                    }
-                }
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+        try await AcceptLoop.run(server, maxConnections: configuration.maxConnections, what: "health", logger: logger) { connection in
+            await HealthConnection.serve(connection, responder: responder, maxBodyBytes: configuration.maxRequestHeadBytes, logger: logger)
         }
     }
 
