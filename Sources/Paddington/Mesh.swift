@@ -50,8 +50,8 @@ public actor Mesh: Service {
     nonisolated let core: MeshCore
     private nonisolated let listener: Listener
     private nonisolated let commands: AsyncStream<Command>
-    /// Whether the service was made without clients (then it never listens).
-    private nonisolated let initialClientsEmpty: Bool
+    /// Whether the listener runs: the service had clients when it was made.
+    private nonisolated let listens: Bool
     private nonisolated let commandSink: AsyncStream<Command>.Continuation
     private var state: State = .idle
 
@@ -86,7 +86,7 @@ public actor Mesh: Service {
             outboundInterceptors: outboundInterceptors, requestMiddleware: requestMiddleware, eventLoopGroup: eventLoopGroup,
             logger: logger)
         (commands, commandSink) = AsyncStream.makeStream(of: Command.self)
-        initialClientsEmpty = configuration.clients.isEmpty
+        listens = !configuration.clients.isEmpty
         KeyReplacement.register(on: core)
         listener = Listener(core: core)
     }
@@ -323,8 +323,6 @@ public actor Mesh: Service {
         await core.changesSaved()
     }
 
-    /// Whether the listener runs: the service had clients when it was made.
-    private nonisolated var listens: Bool { !initialClientsEmpty }
 
     /// Runs the service until it is shut down (``shutdown()``, graceful shutdown of its `ServiceGroup`)
     /// or cancelled. A mesh runs once: create a new one to run again.

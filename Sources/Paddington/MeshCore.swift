@@ -12,10 +12,18 @@ import NIOCore
 final class MeshCore: Sendable {
     /// What a reload can change, read as one snapshot.
     private struct Live {
-        var configuration: ServiceConfiguration
-        var clientKeys: ClientKeys
+        var configuration: ServiceConfiguration {
+            // Derived again only when the clients changed (it derives each client's protocol 2 key).
+            didSet { if configuration.clients != oldValue.clients { clientKeys = ClientKeys(configuration.clients) } }
+        }
+        private(set) var clientKeys: ClientKeys
         /// The servers a dialler task runs for (at most one each).
         var dialling: Set<PeerID> = []
+
+        init(configuration: ServiceConfiguration) {
+            self.configuration = configuration
+            clientKeys = ClientKeys(configuration.clients)
+        }
     }
 
     private let live: NIOLockedValueBox<Live>
@@ -57,7 +65,7 @@ final class MeshCore: Sendable {
         eventLoopGroup: any EventLoopGroup,
         logger: Logger
     ) {
-        live = NIOLockedValueBox(Live(configuration: configuration, clientKeys: ClientKeys(configuration.clients)))
+        live = NIOLockedValueBox(Live(configuration: configuration))
         name = configuration.name
         self.options = options
         self.logger = logger
@@ -124,7 +132,6 @@ final class MeshCore: Sendable {
         live.withLockedValue { live in
             let summary = ReloadSummary(from: live.configuration, to: configuration)
             live.configuration = configuration
-            live.clientKeys = ClientKeys(configuration.clients)
             return summary
         }
     }
@@ -179,7 +186,6 @@ final class MeshCore: Sendable {
                 client.keys == fresh, client.previousKeys != nil
             else { return false }
             ConfigurationChange.singleUseRetry(client: peer).apply(to: &live.configuration)
-            live.clientKeys = ClientKeys(live.configuration.clients)
             return true
         }
         guard abandoned else { return }
@@ -229,7 +235,6 @@ final class MeshCore: Sendable {
             }
             guard !changes.isEmpty else { return ([], replacement) }
             for change in changes { change.apply(to: &live.configuration) }
-            live.clientKeys = ClientKeys(live.configuration.clients)
             return (changes, replacement)
         }
         for change in changes { logger.info("configuration changed", metadata: ["change": "\(change)"]) }
@@ -240,7 +245,6 @@ final class MeshCore: Sendable {
     func apply(_ change: ConfigurationChange) {
         live.withLockedValue { live in
             change.apply(to: &live.configuration)
-            live.clientKeys = ClientKeys(live.configuration.clients)
         }
         logger.info("configuration changed", metadata: ["change": "\(change)"])
     }

@@ -155,14 +155,10 @@ struct Accept: AsyncParsableCommand {
                     throw ValidationError("\(invitation) is for zone '\(invite.zone)', not '\(zone)'")
                 }
                 if let index = config.servers.firstIndex(where: { $0.name == invite.name && $0.zone == invite.zone }) {
-                    let previous = config.servers[index]
-                    try config.removeServer(invite.name, zone: invite.zone)
-                    try config.addServer(invite)
-                    // What the operator set on the entry stays: its protocol and its CA.
-                    config.servers[config.servers.count - 1].protocolPolicy = previous.protocolPolicy
-                    config.servers[config.servers.count - 1].tlsCA = previous.tlsCA
+                    // Its keys and URL; what the operator set on the entry (protocol, tls_ca) stays.
+                    try config.rotateServerKeys(invite)
                     try config.save(to: file.config)
-                    print("Replaced server \(invite.name)@\(invite.zone), now at \(config.servers.last?.url.description ?? invite.url), with the invitation's keys")
+                    print("Replaced server \(invite.name)@\(invite.zone), now at \(config.servers[index].url), with the invitation's keys")
                     print("A running agent uses them after `paddington reload` (`--now` to reconnect at once).")
                 } else {
                     try config.addServer(invite)
@@ -275,9 +271,7 @@ struct Rotate: AsyncParsableCommand {
 
 /// `2026-12-01T09:30:00Z`.
 func timestamp(_ date: Date) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime]
-    return formatter.string(from: date)
+    Timestamp.format(date)
 }
 
 /// `127.0.0.1:6501`, `[::1]:6501`, or `127.0.0.1, a free port` for port 0.

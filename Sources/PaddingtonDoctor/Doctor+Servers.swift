@@ -172,16 +172,12 @@ extension Doctor {
         probe.protocolPolicy = service.protocolPolicy
         probe.tlsCA = service.tlsCA
         probe.servers = [server]
-        var options = MeshConfiguration(
+        let options = MeshConfiguration(
             handshakeTimeout: configuration.timeout,
             reconnect: ReconnectPolicy(initialDelay: .seconds(3600), maximumDelay: .seconds(3600)),
             shutdownTimeout: .seconds(2), closeTimeout: .seconds(2))
-        // New keys a server sends for a single-use invitation (`paddington.keys.replace`) are not
-        // stored: the doctor changes nothing. The probe answers that it did not store them, and the
-        // server goes back to the invitation's keys, still single-use.
-        options.configurationChanged = { _ in
-            throw PaddingtonError(.invalidArgument, "paddington doctor does not store new keys")
-        }
+        // No configurationChanged: new keys a server sends for a single-use invitation are declined as
+        // not stored, and the server keeps the invitation's (the doctor changes nothing).
         let mesh = Mesh(configuration: probe, options: options, logger: logger)
         let events = mesh.events  // subscribed before it runs, so nothing is missed
         let running = Task { try await mesh.run() }

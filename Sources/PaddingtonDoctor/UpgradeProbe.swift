@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import Paddington
@@ -25,7 +26,7 @@ struct UpgradeProbe {
         let host = url.host.contains(":") ? "[\(url.host)]" : url.host
         var request = "GET \(url.path.isEmpty ? "/" : url.path) HTTP/1.1\r\nHost: \(host):\(url.port)\r\n"
         request += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        request += "Sec-WebSocket-Key: \(base64((0..<16).map { _ in UInt8.random(in: 0...255) }))\r\n"
+        request += "Sec-WebSocket-Key: \(Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString())\r\n"
         let salts = ConnectionSalts.generate().maskedHeaderValues(keys: keys)
         request += "\(ConnectionSalts.innerHeaderName): \(salts.inner)\r\n\(ConnectionSalts.outerHeaderName): \(salts.outer)\r\n"
         if let offer { request += "\(ProtocolOffer.headerName): \(offer)\r\n" }
@@ -44,21 +45,6 @@ struct UpgradeProbe {
         return try await answer.get()
     }
 
-    private static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-        var text = ""
-        var index = 0
-        while index < bytes.count {
-            let chunk = bytes[index..<min(index + 3, bytes.count)]
-            var value = 0
-            for (offset, byte) in chunk.enumerated() { value |= Int(byte) << (16 - 8 * offset) }
-            for position in 0..<4 {
-                text.append(position <= chunk.count ? alphabet[(value >> (18 - 6 * position)) & 63] : "=")
-            }
-            index += 3
-        }
-        return text
-    }
 }
 
 /// Writes the request when the connection is up and completes ``answer`` with the first status line,
@@ -142,12 +128,5 @@ final class StatusLineReader: ChannelInboundHandler, RemovableChannelHandler {
 
     private static func printable(_ bytes: ArraySlice<UInt8>) -> String {
         String(bytes.map { (32...126).contains($0) ? Character(UnicodeScalar($0)) : "." })
-    }
-}
-
-extension Duration {
-    /// The same span for NIO's timers.
-    var timeAmount: TimeAmount {
-        .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
     }
 }

@@ -146,11 +146,11 @@ public actor HealthServer: Service {
     {
         let sync = channel.pipeline.syncOperations
         let limit = RequestHeadLimit(maxBytes: configuration.maxRequestHeadBytes)
-        try sync.addHandler(IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.nanosecondsClamped)))
+        try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout.timeAmount))
         try sync.addHandler(IdleCloser())
         try sync.addHandler(limit)
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-        let deadline = RequestDeadline(timeout: .nanoseconds(configuration.requestTimeout.nanosecondsClamped))
+        let deadline = RequestDeadline(timeout: configuration.requestTimeout.timeAmount)
         try sync.addHandler(deadline, position: .before(try sync.handler(type: HTTPServerPipelineHandler.self)))
         try sync.addHandler(RequestHeadLimit.Reset(limit: limit))
         return ChannelClaim(

@@ -371,10 +371,20 @@ public struct ServiceConfiguration: Sendable, Equatable {
         servers.remove(at: index)
     }
 
-    /// Applies a rotated invitation from a server already configured.
+    /// Applies a new invitation from a server already configured (a rotation): its keys and URL replace
+    /// the entry's; what the operator set on the entry (`protocol`, `tls_ca`) stays.
+    ///
+    /// - Throws: `PaddingtonError.Code.invalidArgument` when there is no such server, or
+    ///   `PaddingtonError.Code.invalidInvitation` when its URL cannot be dialled; the configuration is
+    ///   then unchanged.
     public mutating func rotateServerKeys(_ invitation: Invitation) throws {
         guard let index = servers.firstIndex(where: { $0.name == invitation.name && $0.zone == invitation.zone }) else {
             throw PaddingtonError(.invalidArgument, "no server \(invitation.name)@\(invitation.zone) to rotate")
+        }
+        do {
+            servers[index].url = try WebSocketURL(parsing: invitation.url)
+        } catch let error as PaddingtonError {
+            throw PaddingtonError(.invalidInvitation, error.message)
         }
         servers[index].keys = invitation.keys
     }

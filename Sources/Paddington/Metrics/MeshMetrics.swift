@@ -26,12 +26,14 @@ final class MeshMetrics: Sendable {
     let service: String
     private let unhandledCounter: Counter
     private let malformedCounter: Counter
+    private let proxyHeadersIgnoredCounter: Counter
 
     init(service: String, factory: any MetricsFactory) {
         self.service = service
         self.factory = factory
         unhandledCounter = Counter(label: Name.unhandled, dimensions: [("service", service)], factory: factory)
         malformedCounter = Counter(label: Name.malformed, dimensions: [("service", service)], factory: factory)
+        proxyHeadersIgnoredCounter = Counter(label: Name.proxyHeadersIgnored, dimensions: [("service", service)], factory: factory)
     }
 
     /// `in` when the peer dialled this service, `out` when this service dialled it.
@@ -72,9 +74,7 @@ final class MeshMetrics: Sendable {
 
     func malformedAgentFrame() { malformedCounter.increment() }
 
-    func proxyHeaderIgnored() {
-        Counter(label: Name.proxyHeadersIgnored, dimensions: [("service", service)], factory: factory).increment()
-    }
+    func proxyHeaderIgnored() { proxyHeadersIgnoredCounter.increment() }
 
     /// The instruments of one link, made once.
     func link(_ info: PeerInfo) -> LinkMetrics {

@@ -1,6 +1,8 @@
+import NIOCore
+
 extension Duration {
     /// Whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
@@ -8,4 +10,7 @@ extension Duration {
     }
 
     var seconds: Double { Double(nanoseconds) / 1e9 }
+
+    /// The same span for NIO's timers (saturating).
+    package var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
 }

@@ -419,8 +419,7 @@ package enum TLSSetup {
     }
 
     private static func date(_ seconds: time_t) -> String {
-        let formatter = ISO8601DateFormatter()
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        Timestamp.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 
     /// The TLS alert a peer sent, from BoringSSL's error text (`SSLV3_ALERT_CERTIFICATE_EXPIRED`,
